@@ -1,0 +1,177 @@
+"""keyglide: on-device keyboard prediction.
+
+    import keyglide
+
+    with keyglide.open("en.langdb") as db:      # keyglide.open() opens the default English langdb
+        db.predict("I would like to ", k=3)    # the next word: [Suggestion(word=..., score=...)]
+        db.predict("see you tom")              # completes the word being typed
+        db.perplexity("I would like to see you.")
+
+Scores are fixed-point log10 probabilities (-12345 means 10 ** -1.2345). Every failure is
+typed: ``LangDBError`` and its subclasses for files, ``BuildError`` for the builder.
+"""
+
+from __future__ import annotations
+
+import copy
+import operator
+import os
+from typing import Any
+
+from keyglide._version import __version__
+from keyglide.engines import ENGINE_NAMES, MAX_K, Engine, Suggestion, create_engine
+from keyglide.errors import (
+    BuildError,
+    ChecksumMismatch,
+    CorruptLangDB,
+    DefaultLangDBUnavailable,
+    EngineUnavailable,
+    KeyglideError,
+    LangDBError,
+    TruncatedLangDB,
+    UnsupportedVersion,
+)
+from keyglide.reader import LangDBFile
+
+__all__ = [
+    "__version__",
+    "open",
+    "LangDB",
+    "Suggestion",
+    "MAX_K",
+    "KeyglideError",
+    "LangDBError",
+    "CorruptLangDB",
+    "TruncatedLangDB",
+    "ChecksumMismatch",
+    "UnsupportedVersion",
+    "BuildError",
+    "DefaultLangDBUnavailable",
+    "EngineUnavailable",
+]
+
+
+def open(path: str | os.PathLike | None = None, *, engine: str = "auto") -> LangDB:
+    """Open a langdb: the file at ``path``, or the default English langdb if ``path`` is None.
+
+    ``engine`` is ``"auto"`` (the native kernel when it is installed, else the reference,
+    with a warning that says why), ``"native"`` (raises ``EngineUnavailable`` without the
+    kernel) or ``"reference"`` (the specification, in Python: slow). Opening checks the
+    file's structure in O(1) of its size; ``verify()`` checks every byte.
+    """
+    _check_engine(engine)
+    if path is None:
+        from keyglide.default import default_langdb_path
+
+        path = default_langdb_path()
+    return LangDB(path, engine=engine)
+
+
+class LangDB:
+    """An open langdb and the engine that answers from it. Use as a context manager."""
+
+    def __init__(self, path: str | os.PathLike, *, engine: str = "auto") -> None:
+        _check_engine(engine)
+        self._path = os.fsdecode(path)
+        self._file: LangDBFile | None = LangDBFile.open(path)
+        try:
+            self._engine: Engine | None = create_engine(engine, self._file)
+        except BaseException:
+            self._file.close()
+            raise
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def engine(self) -> str:
+        """The name of the engine answering (``"auto"`` resolved)."""
+        return self._live()[1].name
+
+    @property
+    def closed(self) -> bool:
+        return self._file is None
+
+    def predict(self, text: str, k: int = 3) -> list[Suggestion]:
+        """The k best words for ``text``, the text before the cursor.
+
+        A trailing space or sentence end asks for the next word; text ending inside a word
+        completes it. Best first: score descending, ties by the word's UTF-8 bytes.
+        """
+        _, engine = self._live()
+        return engine.predict(_check_text(text), _check_k(k))
+
+    def logprob(self, text: str) -> float:
+        """log10 probability of ``text``: every token and one ``</s>`` per sentence."""
+        _, engine = self._live()
+        return engine.logprob(_check_text(text))
+
+    def perplexity(self, text: str) -> float:
+        """10 ** (-logprob / T), T the number of scored tokens; ValueError if T is 0."""
+        _, engine = self._live()
+        return engine.perplexity(_check_text(text))
+
+    def verify(self) -> None:
+        """Read every byte: checksums and invariants. Raises a ``LangDBError`` subclass."""
+        file, _ = self._live()
+        file.verify()
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """Format version, data version, language, engine, path and the full metadata."""
+        file, engine = self._live()
+        return {
+            "format": f"{file.header.major}.{file.header.minor}",
+            "data_version": file.meta.get("data_version"),
+            "language": file.meta.get("language"),
+            "engine": engine.name,
+            "path": self._path,
+            "metadata": copy.deepcopy(file.meta),
+        }
+
+    def close(self) -> None:
+        """Release the file. Idempotent; any other use afterwards raises ValueError."""
+        if self._file is None:
+            return
+        file, engine = self._file, self._engine
+        self._file = self._engine = None
+        engine.close()
+        file.close()
+
+    def __enter__(self) -> LangDB:
+        self._live()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"engine={self.engine!r}"
+        return f"<keyglide.LangDB {self._path!r} {state}>"
+
+    def _live(self) -> tuple[LangDBFile, Engine]:
+        if self._file is None or self._engine is None:
+            raise ValueError(f"{self._path}: this LangDB is closed")
+        return self._file, self._engine
+
+
+def _check_engine(engine: str) -> None:
+    if engine not in ENGINE_NAMES:
+        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINE_NAMES)}")
+
+
+def _check_text(text: str) -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, not {type(text).__name__}")
+    return text
+
+
+def _check_k(k: int) -> int:
+    try:
+        value = operator.index(k)
+    except TypeError:
+        value = None
+    if value is None or isinstance(k, bool) or not 0 <= value <= MAX_K:
+        raise ValueError(f"k must be an integer from 0 to {MAX_K}, not {k!r}")
+    return value

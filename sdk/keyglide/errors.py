@@ -33,3 +33,7 @@ class BuildError(KeyglideError):
 
 class DefaultLangDBUnavailable(KeyglideError):
     """The default English langdb cannot be built here (its data package is missing)."""
+
+
+class EngineUnavailable(KeyglideError, RuntimeError):
+    """The requested prediction engine cannot run here (for example, no compiled kernel)."""

@@ -52,7 +52,7 @@ class ElemType(IntEnum):
         return {1: 1, 2: 2, 3: 3, 4: 4, 5: 4}[self.value]
 
     @classmethod
-    def unsigned_for(cls, max_value: int) -> "ElemType":
+    def unsigned_for(cls, max_value: int) -> ElemType:
         """The narrowest unsigned type that holds ``max_value``."""
         for t in (cls.U8, cls.U16, cls.U24, cls.U32):
             if max_value < 1 << (8 * t.width):

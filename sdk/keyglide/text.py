@@ -11,7 +11,9 @@ Character classes
     the running Python's ``unicodedata``.
 
     * word character: general category L (letters), M (marks) or N (numbers). Digits are
-      word characters, so ``1984`` and ``3rd`` are words.
+      word characters, so ``1984`` and ``3rd`` are words. A mark only continues a word: it
+      never starts one (so the variation selector U+FE0F after an emoji, or a combining
+      accent after punctuation, is a separator).
     * joiner: ``'`` U+0027, ``’`` U+2019, ``-`` U+002D, ``‐`` U+2010, ``‑`` U+2011.
     * terminator: ``. ! ?`` and ``… ‼ ‽ ⁇ ⁈ ⁉ 。 ！ ？ ． ؟ । ॥``.
     * space: the Unicode White_Space code points.
@@ -20,10 +22,11 @@ Character classes
       lone surrogates, U+FFFD) separates words and is otherwise ignored.
 
 Tokens
-    A token is a run of word characters, where a single joiner between two word
-    characters stays inside the token: ``don't``, ``o'clock``, ``well-known``, ``rock-'n'``
-    gives ``rock`` and ``n``. A joiner at either end of a run, or two joiners in a row
-    (``--``), separate. Punctuation and emoji never become tokens.
+    A token is a run of word characters that starts with a letter or number, where a single
+    joiner between a word character and a letter or number stays inside the token: ``don't``,
+    ``o'clock``, ``well-known``; ``rock 'n' roll`` gives ``rock``, ``n``, ``roll``. A
+    joiner at either end of a run, or two joiners in a row (``--``), separate. Punctuation
+    and emoji never become tokens.
 
 Folding
     Each token is folded for lookup: every code point is mapped by the simple (one to one)
@@ -92,9 +95,26 @@ def _escape(cp: int) -> str:
     return f"\\U{cp:08x}"
 
 
+def _starters(word_ranges, mark_ranges) -> list[tuple[int, int]]:
+    """Word-character ranges minus the marks: the characters that may start a word."""
+    marks = sorted(mark_ranges)
+    out = []
+    for a, b in word_ranges:
+        for m_a, m_b in marks:
+            if m_b < a or m_a > b:
+                continue
+            if m_a > a:
+                out.append((a, m_a - 1))
+            a = m_b + 1
+        if a <= b:
+            out.append((a, b))
+    return out
+
+
 _WORD = f"[{_char_class(_unicode.WORD_RANGES)}]"
+_STARTER = f"[{_char_class(_starters(_unicode.WORD_RANGES, _unicode.MARK_RANGES))}]"
 _JOINER = f"[{re.escape(JOINERS)}]"
-_TOKEN_RE = re.compile(f"{_WORD}+(?:{_JOINER}{_WORD}+)*")
+_TOKEN_RE = re.compile(f"{_STARTER}{_WORD}*(?:{_JOINER}{_STARTER}{_WORD}*)*")
 _TERMINATOR_RE = re.compile(f"[{re.escape(TERMINATORS)}]")
 # A terminator with a space somewhere after it, inside one gap.
 _TERMINATOR_THEN_SPACE_RE = re.compile(f"[{re.escape(TERMINATORS)}].*[{re.escape(SPACES)}]", re.S)

@@ -1,0 +1,190 @@
+"""The build: recipe -> inputs -> counts -> Kneser-Ney -> quantized model -> langdb file.
+
+The output depends only on the inputs, the recipe and the builder (its version and source
+commit): not on where the files are, on the number of worker processes, on the clock or on
+dict order. The metadata (FORMAT.md section 7) records all three.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from keyglide import text
+from keyglide._version import __version__
+from keyglide.build.count import (
+    NGramCounts,
+    Progress,
+    check_not_empty,
+    complete_raw_counts,
+    count_shards,
+    limit_vocabulary,
+    merge,
+    plan_shards,
+)
+from keyglide.build.estimate import BackoffModel, estimate
+from keyglide.build.quantize import METHOD, quantize_model
+from keyglide.build.recipe import InputFile, Recipe
+from keyglide.build.write import write_langdb
+
+
+@dataclass
+class BuildResult:
+    """What a build wrote: the file, its sha256, its metadata and how long each stage took
+    (seconds; not part of the file)."""
+
+    path: Path
+    sha256: str
+    meta: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def print_progress(message: str) -> None:
+    """The default progress report: one line on stderr."""
+    print(f"keyglide build: {message}", file=sys.stderr, flush=True)
+
+
+def build(
+    recipe: Recipe,
+    out_path: str | os.PathLike,
+    *,
+    jobs: int | None = None,
+    progress: Progress | bool | None = None,
+    source_commit: str | None = "auto",
+) -> BuildResult:
+    """Build the langdb a recipe describes into ``out_path`` (written atomically).
+
+    ``jobs``: worker processes for counting (default: the CPUs this process may use; 1
+    counts in this process). ``progress``: a function given one line per step, ``None`` for
+    lines on stderr, ``False`` for silence. ``source_commit``: the builder's source commit
+    to record; ``"auto"`` asks git (see ``builder_source_commit``), ``None`` records none.
+    """
+    report = _progress_function(progress)
+    stages = _Stages(report)
+    with stages("inputs"):
+        files = recipe.resolve_inputs()
+        report(f"{len(files)} input files, {sum(f.size for f in files):,} bytes")
+    with stages("counting"):
+        counts = count_inputs(recipe, files, jobs=jobs or _cpu_count(), progress=report)
+    with stages("estimating"):
+        model = estimate(
+            counts,
+            lowest_order=recipe.lowest_order,
+            discount_fallback=recipe.discount_fallback,
+            prune=recipe.prune_thresholds(),
+        )
+        report(f"n-grams per order: {', '.join(f'{len(o):,}' for o in model.orders)}")
+    commit = builder_source_commit() if source_commit == "auto" else source_commit
+    meta = metadata(recipe, files, counts, model, commit)
+    with stages("quantizing"):
+        quantized = quantize_model(
+            model, recipe.prob_bits_per_order(), recipe.backoff_bits_per_order(), meta
+        )
+    with stages("writing"):
+        digest = write_langdb(out_path, quantized)
+    report(f"wrote {out_path} (sha256 {digest})")
+    return BuildResult(path=Path(out_path), sha256=digest, meta=meta, timings=stages.timings)
+
+
+def count_inputs(
+    recipe: Recipe, files: list[InputFile], *, jobs: int, progress: Progress | None = None
+) -> NGramCounts:
+    """The raw n-gram counts of a recipe's inputs, over its final vocabulary."""
+    shards = plan_shards(files)
+    counts = merge(count_shards(shards, jobs=jobs, progress=progress), recipe.order)
+    complete_raw_counts(counts)
+    check_not_empty(counts)
+    if recipe.vocab_size is not None:
+        counts = limit_vocabulary(counts, recipe.vocab_size)
+    return counts
+
+
+def metadata(
+    recipe: Recipe,
+    files: list[InputFile],
+    counts: NGramCounts,
+    model: BackoffModel,
+    source_commit: str | None,
+) -> dict[str, Any]:
+    """The META section (FORMAT.md section 7)."""
+    return {
+        "language": recipe.language,
+        "data_version": recipe.data_version,
+        "tokenizer": text.TOKENIZER_ID,
+        "order": model.order,
+        "vocab_size": len(model.vocab),
+        "ngram_counts": [len(level) for level in model.orders],
+        "discounts": [d.as_list() for d in model.discounts],
+        "discount_fallback_orders": [n for n, d in enumerate(model.discounts, 1) if d.fallback],
+        "quantization": {
+            "method": METHOD,
+            "prob_bits": recipe.prob_bits_per_order(),
+            "backoff_bits": recipe.backoff_bits_per_order(),
+        },
+        "pruning": {"thresholds": recipe.prune_thresholds(), "vocab_limit": recipe.vocab_size},
+        "builder": {"name": "keyglide", "version": __version__, "source_commit": source_commit},
+        "recipe": recipe.to_record(),
+        "inputs": [{"name": f.name, "sha256": f.sha256, "bytes": f.size} for f in files],
+        "sources": recipe.to_record()["sources"],
+        "token_count": counts.tokens,
+        "sentence_count": counts.sentences,
+        "skipped_lines": counts.skipped_lines,
+    }
+
+
+def builder_source_commit() -> str | None:
+    """``git rev-parse HEAD`` of the checkout this keyglide package runs from, with
+    ``-dirty`` when it has changes (untracked files included); None when the package is not
+    a file tracked in a git checkout (an installed wheel) or git is missing."""
+    package = Path(__file__).resolve().parents[1]
+    try:
+        _git(package, "ls-files", "--error-unmatch", "__init__.py")
+        head = _git(package, "rev-parse", "HEAD")
+        dirty = _git(package, "status", "--porcelain")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}-dirty" if dirty else head
+
+
+def _git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True, timeout=30
+    )
+    return done.stdout.strip()
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
+def _progress_function(progress: Progress | bool | None) -> Progress:
+    if progress is None or progress is True:
+        return print_progress
+    if progress is False:
+        return lambda message: None
+    return progress
+
+
+class _Stages:
+    """Times each stage and reports it."""
+
+    def __init__(self, report: Progress):
+        self.report = report
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.timings[name] = time.perf_counter() - start
+        self.report(f"{name}: {self.timings[name]:.2f} s")

@@ -1,0 +1,653 @@
+"""Recipes: what a langdb is built from and how, as a TOML file or built in code.
+
+A recipe is a TOML file (``langdb/recipes/*.toml``). Top-level keys:
+
+``name`` (string, required)
+    The recipe's name; also the default output file name.
+``language`` (string, default ``"und"``)
+    BCP 47 tag of the language, recorded in the metadata.
+``data_version`` (string, default ``"0.0.0"``)
+    The version of this language data, recorded in the metadata.
+``order`` (integer, required)
+    The n-gram order N, 2 to 5.
+``vocab_size`` (integer, optional)
+    Keep only this many words, the most frequent (raw count; ties broken by UTF-8 bytes);
+    the others become ``<unk>``. The three special tokens come on top of it. Absent: every
+    word of the corpus is kept.
+``prune`` (list of integers, default none)
+    Count thresholds for the orders 2, 3, ...: an n-gram of that order seen at most that many
+    times (raw count) is dropped, as in KenLM's ``lmplz --prune``. 0 keeps everything. A short
+    list repeats its last value for the higher orders. Thresholds must not decrease with the
+    order (so that the kept n-grams still form a trie).
+``prob_bits``, ``backoff_bits`` (integer or list of integers per order)
+    Quantization: each order's probabilities (orders 1..N) and backoffs (orders 1..N-1) are
+    stored as codes of this many bits (2 to 16) into a codebook. Default: 16 for order 1, 8
+    for the higher orders. One integer applies to every order.
+``discount_fallback`` (``true`` or a list ``[D1, D2, D3+]``, optional)
+    Kneser-Ney discounts to use for an order whose counts of counts do not give valid ones
+    (small or artificial data), like ``lmplz --discount_fallback``; ``true`` means
+    ``[0.5, 1.0, 1.5]``. Absent: such a corpus is a build error.
+``lowest_order`` (``"continuation"`` or ``"raw"``, default ``"continuation"``)
+    What the unigram distribution is estimated from: Kneser-Ney continuation counts (the
+    number of distinct words seen before each word), or raw unigram counts (from a unigram
+    counts input, else derived from the higher orders). Use ``"raw"`` when the higher-order
+    counts are a truncated list, whose continuation counts say little.
+``[[inputs]]`` (array of tables, at least one)
+    Where the data comes from. Each input names its files in exactly one of these ways:
+
+    * ``paths = ["a.txt", ...]``: files; relative paths are relative to the recipe's folder.
+    * ``list = "corpus.list"`` with optional ``directory``: a file naming one file per line
+      (blank lines and lines starting with ``#`` ignored), relative to ``directory``
+      (default: the list's folder).
+    * ``package = "name"`` and ``resource = "file.txt"``: a data file inside an installed
+      Python package, found without running the package's code.
+
+    Paths may contain ``${KEYGLIDE_CORPORA}``: the environment variable, else
+    ``<repository root>/../shared/corpora`` (the repository root being the nearest folder
+    above the recipe that holds ``pyproject.toml``). Other keys of an input:
+
+    * ``kind``: ``"text"`` (default; UTF-8 text, tokenized by the contract of
+      ``keyglide.text``) or ``"counts"`` (lines ``w1 ... wn COUNT``, whitespace separated;
+      each word is folded and must be one contract token, else the line is skipped and
+      reported).
+    * ``order`` (counts only): the n of its lines, 1 to N; default N.
+    * ``sha256``: the expected SHA-256 of the input's one file; a mismatch is a build error.
+    * ``checksums``: a ``sha256sum``-style file (``HASH  NAME`` lines) that must list every
+      file of the input (by its name as listed, or its base name) with a matching hash.
+``[[sources]]`` (array of tables)
+    ``name``, ``licence``, ``attribution`` of each source of the data, for the metadata.
+``[output]`` (table, optional)
+    ``sha256``: the expected SHA-256 of the built langdb, for callers that check a release
+    build against its recipe. It is not part of the recorded recipe (it cannot be: the hash
+    depends on the recorded recipe).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from keyglide.errors import BuildError
+from keyglide.format import MAX_ORDER
+
+CORPORA_VARIABLE = "KEYGLIDE_CORPORA"
+DEFAULT_DISCOUNT_FALLBACK = (0.5, 1.0, 1.5)
+LOWEST_ORDER_MODES = ("continuation", "raw")
+INPUT_KINDS = ("text", "counts")
+MIN_BITS, MAX_BITS = 2, 16
+
+_RECIPE_KEYS = {
+    "name", "language", "data_version", "order", "vocab_size", "prune", "prob_bits",
+    "backoff_bits", "discount_fallback", "lowest_order", "inputs", "sources", "output",
+}
+_INPUT_KEYS = {
+    "kind", "paths", "list", "directory", "package", "resource", "sha256", "checksums", "order",
+}
+_SOURCE_KEYS = {"name", "licence", "attribution"}
+_OUTPUT_KEYS = {"sha256"}
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where some of the data comes from, and under which licence."""
+
+    name: str
+    licence: str
+    attribution: str
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input of a recipe: a set of files of one kind. See the module docstring."""
+
+    kind: str = "text"
+    paths: tuple[str, ...] = ()
+    list: str | None = None
+    directory: str | None = None
+    package: str | None = None
+    resource: str | None = None
+    sha256: str | None = None
+    checksums: str | None = None
+    order: int | None = None
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """A resolved input file: its recorded name, where it is, and what it holds."""
+
+    name: str
+    path: Path
+    kind: str
+    order: int
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What to build; see the module docstring for the meaning of each field.
+
+    ``base_dir`` is where relative paths are resolved (the recipe file's folder, or the
+    working directory for a recipe built in code); it is not part of the recorded recipe.
+    """
+
+    name: str
+    order: int
+    inputs: tuple[Input, ...]
+    language: str = "und"
+    data_version: str = "0.0.0"
+    vocab_size: int | None = None
+    prune: tuple[int, ...] = ()
+    prob_bits: int | tuple[int, ...] | None = None
+    backoff_bits: int | tuple[int, ...] | None = None
+    discount_fallback: tuple[float, float, float] | None = None
+    lowest_order: str = "continuation"
+    sources: tuple[Source, ...] = ()
+    output_sha256: str | None = None
+    base_dir: Path = field(default_factory=Path.cwd, compare=False)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> Recipe:
+        """Read a recipe file; every problem is a ``BuildError`` naming the file."""
+        path = Path(path).absolute()
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except FileNotFoundError:
+            raise BuildError(f"recipe not found: {path}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise BuildError(f"{path}: not valid TOML: {e}") from None
+        try:
+            return cls.from_dict(data, base_dir=path.parent)
+        except BuildError as e:
+            raise BuildError(f"{path}: {e}") from None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, base_dir: Path | None = None) -> Recipe:
+        """A recipe from the parsed TOML tables."""
+        _check_keys(data, _RECIPE_KEYS, "the recipe")
+        for key in ("name", "order", "inputs"):
+            if key not in data:
+                raise BuildError(f"the recipe has no {key!r}")
+        inputs = data["inputs"]
+        if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
+            raise BuildError("'inputs' must be an array of tables ([[inputs]])")
+        sources = data.get("sources", [])
+        if not isinstance(sources, list) or not all(isinstance(s, dict) for s in sources):
+            raise BuildError("'sources' must be an array of tables ([[sources]])")
+        output = data.get("output", {})
+        if not isinstance(output, dict):
+            raise BuildError("'output' must be a table ([output])")
+        _check_keys(output, _OUTPUT_KEYS, "[output]")
+        return cls(
+            name=data["name"],
+            order=data["order"],
+            inputs=tuple(_input_from_dict(i, n) for n, i in enumerate(inputs, 1)),
+            language=data.get("language", "und"),
+            data_version=data.get("data_version", "0.0.0"),
+            vocab_size=data.get("vocab_size"),
+            prune=_as_tuple(data.get("prune", ()), "prune"),
+            prob_bits=_bits_setting(data.get("prob_bits"), "prob_bits"),
+            backoff_bits=_bits_setting(data.get("backoff_bits"), "backoff_bits"),
+            discount_fallback=_fallback_setting(data.get("discount_fallback")),
+            lowest_order=data.get("lowest_order", "continuation"),
+            sources=tuple(_source_from_dict(s, n) for n, s in enumerate(sources, 1)),
+            output_sha256=output.get("sha256"),
+            base_dir=base_dir if base_dir is not None else Path.cwd(),
+        )
+
+    @classmethod
+    def from_args(
+        cls,
+        *,
+        corpus: Sequence[str | os.PathLike],
+        order: int,
+        vocab_size: int | None = None,
+        prune: Sequence[int] | None = None,
+        language: str = "und",
+        data_version: str = "0.0.0",
+        name: str | None = None,
+        discount_fallback: Sequence[float] | bool | None = None,
+    ) -> Recipe:
+        """A recipe for text files given on a command line (``keyglide build --corpus``)."""
+        paths = tuple(os.fspath(p) for p in corpus)
+        if not paths:
+            raise BuildError("no corpus files given")
+        return cls(
+            name=name or Path(paths[0]).stem,
+            order=order,
+            inputs=(Input(kind="text", paths=paths),),
+            language=language,
+            data_version=data_version,
+            vocab_size=vocab_size,
+            prune=tuple(prune or ()),
+            discount_fallback=_fallback_setting(discount_fallback),
+        )
+
+    def prune_thresholds(self) -> list[int]:
+        """The count threshold of every order 1..N (order 1 is never pruned: 0)."""
+        given = list(self.prune) or [0]
+        per_order = given + [given[-1]] * (self.order - 1 - len(given))
+        return [0] + per_order[: self.order - 1]
+
+    def prob_bits_per_order(self) -> list[int]:
+        return _bits_per_order(self.prob_bits, self.order)
+
+    def backoff_bits_per_order(self) -> list[int]:
+        return _bits_per_order(self.backoff_bits, self.order - 1)
+
+    def to_record(self) -> dict[str, Any]:
+        """The recipe as recorded in a langdb's metadata: every setting, no machine paths."""
+        return {
+            "name": self.name,
+            "language": self.language,
+            "data_version": self.data_version,
+            "order": self.order,
+            "vocab_size": self.vocab_size,
+            "prune": list(self.prune),
+            "prob_bits": self.prob_bits_per_order(),
+            "backoff_bits": self.backoff_bits_per_order(),
+            "discount_fallback": (
+                list(self.discount_fallback) if self.discount_fallback is not None else None
+            ),
+            "lowest_order": self.lowest_order,
+            "inputs": [_input_record(i) for i in self.inputs],
+            "sources": [
+                {"name": s.name, "licence": s.licence, "attribution": s.attribution}
+                for s in self.sources
+            ],
+        }
+
+    def resolve_inputs(self) -> list[InputFile]:
+        """Every input file, located, hashed and checked against the expected hashes."""
+        files: list[InputFile] = []
+        for item in self.inputs:
+            files.extend(_resolve_input(self, item))
+        return files
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+def _validate(recipe: Recipe) -> None:
+    _expect_str(recipe.name, "name")
+    _expect_str(recipe.language, "language")
+    _expect_str(recipe.data_version, "data_version")
+    if not _is_int(recipe.order) or not 2 <= recipe.order <= MAX_ORDER:
+        raise BuildError(f"'order' must be an integer from 2 to {MAX_ORDER}, not {recipe.order!r}")
+    if recipe.vocab_size is not None and (not _is_int(recipe.vocab_size) or recipe.vocab_size < 1):
+        raise BuildError(f"'vocab_size' must be a positive integer, not {recipe.vocab_size!r}")
+    _validate_prune(recipe.prune, recipe.order)
+    recipe.prob_bits_per_order()
+    recipe.backoff_bits_per_order()
+    if recipe.lowest_order not in LOWEST_ORDER_MODES:
+        raise BuildError(
+            f"'lowest_order' must be one of {', '.join(LOWEST_ORDER_MODES)}, "
+            f"not {recipe.lowest_order!r}"
+        )
+    if not recipe.inputs:
+        raise BuildError("the recipe has no inputs")
+    for n, item in enumerate(recipe.inputs, 1):
+        _validate_input(item, n, recipe.order)
+    if recipe.output_sha256 is not None and not _is_sha256(recipe.output_sha256):
+        raise BuildError("[output] sha256 must be 64 lowercase hexadecimal digits")
+
+
+def _validate_prune(prune: tuple[int, ...], order: int) -> None:
+    if not all(_is_int(t) and t >= 0 for t in prune):
+        raise BuildError(f"'prune' thresholds must be non-negative integers, not {list(prune)}")
+    if len(prune) > order - 1:
+        raise BuildError(
+            f"'prune' gives {len(prune)} thresholds, but an order-{order} model has only "
+            f"{order - 1} prunable orders (2 to {order})"
+        )
+    for n, (lower, higher) in enumerate(zip(prune, prune[1:], strict=False), 2):
+        if higher < lower:
+            raise BuildError(
+                f"'prune' thresholds must not decrease with the order: {list(prune)} prunes "
+                f"{n}-grams seen up to {lower} times but {n + 1}-grams only up to {higher}, "
+                f"which would keep n-grams whose prefix is pruned"
+            )
+
+
+def _validate_input(item: Input, n: int, order: int) -> None:
+    where = f"input {n}"
+    if item.kind not in INPUT_KINDS:
+        raise BuildError(
+            f"{where}: 'kind' must be one of {', '.join(INPUT_KINDS)}, not {item.kind!r}"
+        )
+    ways = [bool(item.paths), item.list is not None, item.package is not None]
+    if sum(ways) != 1:
+        raise BuildError(f"{where}: give exactly one of 'paths', 'list', or 'package' + 'resource'")
+    if item.package is not None and not item.resource:
+        raise BuildError(f"{where}: 'package' needs 'resource', the file inside the package")
+    if item.resource is not None and item.package is None:
+        raise BuildError(f"{where}: 'resource' needs 'package'")
+    if item.directory is not None and item.list is None:
+        raise BuildError(f"{where}: 'directory' only goes with 'list'")
+    if item.sha256 is not None:
+        if not _is_sha256(item.sha256):
+            raise BuildError(f"{where}: 'sha256' must be 64 lowercase hexadecimal digits")
+        if item.list is not None or len(item.paths) > 1:
+            raise BuildError(
+                f"{where}: 'sha256' checks an input of one file; for several use 'checksums'"
+            )
+    if item.order is not None:
+        if item.kind != "counts":
+            raise BuildError(f"{where}: 'order' only goes with kind = \"counts\"")
+        if not _is_int(item.order) or not 1 <= item.order <= order:
+            raise BuildError(
+                f"{where}: 'order' must be an integer from 1 to the recipe's order {order}, "
+                f"not {item.order!r}"
+            )
+
+
+def _bits_per_order(setting: int | tuple[int, ...] | None, count: int) -> list[int]:
+    if setting is None:
+        bits = [16] + [8] * (count - 1)
+        return bits[:count]
+    if _is_int(setting):
+        bits = [setting] * count
+    else:
+        bits = list(setting)
+        if len(bits) != count:
+            raise BuildError(
+                f"quantization bits {bits} must give one value for each of {count} orders"
+            )
+    for b in bits:
+        if not _is_int(b) or not MIN_BITS <= b <= MAX_BITS:
+            raise BuildError(
+                f"quantization bits must be integers from {MIN_BITS} to {MAX_BITS}, not {b!r}"
+            )
+    return bits
+
+
+# ---------------------------------------------------------------------------------------------
+# TOML tables
+
+
+def _input_from_dict(data: dict[str, Any], n: int) -> Input:
+    _check_keys(data, _INPUT_KEYS, f"input {n}")
+    paths = data.get("paths", ())
+    if isinstance(paths, str):
+        paths = (paths,)
+    for key in ("list", "directory", "package", "resource", "sha256", "checksums", "kind"):
+        if key in data and not isinstance(data[key], str):
+            raise BuildError(f"input {n}: {key!r} must be a string")
+    paths = _as_tuple(paths, f"input {n} 'paths'")
+    if not all(isinstance(p, str) for p in paths):
+        raise BuildError(f"input {n}: 'paths' must be a list of strings")
+    return Input(
+        kind=data.get("kind", "text"),
+        paths=paths,
+        list=data.get("list"),
+        directory=data.get("directory"),
+        package=data.get("package"),
+        resource=data.get("resource"),
+        sha256=data.get("sha256"),
+        checksums=data.get("checksums"),
+        order=data.get("order"),
+    )
+
+
+def _source_from_dict(data: dict[str, Any], n: int) -> Source:
+    _check_keys(data, _SOURCE_KEYS, f"source {n}")
+    missing = sorted(_SOURCE_KEYS - data.keys())
+    if missing:
+        raise BuildError(f"source {n} has no {', '.join(repr(k) for k in missing)}")
+    for key in _SOURCE_KEYS:
+        _expect_str(data[key], f"source {n} {key!r}")
+    return Source(name=data["name"], licence=data["licence"], attribution=data["attribution"])
+
+
+def _bits_setting(value: Any, key: str) -> int | tuple[int, ...] | None:
+    if value is None or _is_int(value):
+        return value
+    return _as_tuple(value, key)
+
+
+def _fallback_setting(value: Any) -> tuple[float, float, float] | None:
+    if value is None or value is False:
+        return None
+    if value is True:
+        return DEFAULT_DISCOUNT_FALLBACK
+    values = _as_tuple(value, "discount_fallback")
+    if len(values) != 3 or not all(_is_number(v) for v in values):
+        raise BuildError(
+            f"'discount_fallback' must be true or three numbers [D1, D2, D3+], not {value!r}"
+        )
+    d1, d2, d3 = (float(v) for v in values)
+    if not (0 < d1 <= 1 and 0 < d2 <= 2 and 0 < d3 <= 3):
+        raise BuildError(
+            f"'discount_fallback' {list(values)} is out of range: need 0 < D1 <= 1, "
+            f"0 < D2 <= 2, 0 < D3+ <= 3"
+        )
+    return (d1, d2, d3)
+
+
+def _input_record(item: Input) -> dict[str, Any]:
+    record: dict[str, Any] = {"kind": item.kind}
+    if item.paths:
+        record["paths"] = [_portable(p) for p in item.paths]
+    if item.list is not None:
+        record["list"] = _portable(item.list)
+        if item.directory is not None:
+            record["directory"] = _portable(item.directory)
+    if item.package is not None:
+        record["package"] = item.package
+        record["resource"] = item.resource
+    if item.kind == "counts":
+        record["order"] = item.order
+    for key in ("sha256", "checksums"):
+        value = getattr(item, key)
+        if value is not None:
+            record[key] = _portable(value) if key == "checksums" else value
+    return record
+
+
+def _portable(path: str) -> str:
+    """A path as recorded: as written when relative, else its base name."""
+    return Path(path).name if os.path.isabs(path) else path
+
+
+def _check_keys(data: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise BuildError(
+            f"{where} has unknown key(s) {', '.join(repr(k) for k in unknown)}; "
+            f"known keys: {', '.join(sorted(allowed))}"
+        )
+
+
+def _as_tuple(value: Any, what: str) -> tuple:
+    if isinstance(value, list | tuple):
+        return tuple(value)
+    raise BuildError(f"{what} must be a list, not {value!r}")
+
+
+def _expect_str(value: Any, what: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise BuildError(f"{what!r} must be a non-empty string, not {value!r}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_sha256(value: Any) -> bool:
+    return isinstance(value, str) and _SHA256_RE.fullmatch(value) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Locating and hashing input files
+
+
+def _resolve_input(recipe: Recipe, item: Input) -> list[InputFile]:
+    order = item.order if item.order is not None else recipe.order
+    if item.package is not None:
+        path = _package_resource(item.package, item.resource)
+        named = [(f"{item.package}/{item.resource}", path)]
+    elif item.list is not None:
+        list_path = _expand(recipe, item.list)
+        directory = (
+            _expand(recipe, item.directory) if item.directory is not None else list_path.parent
+        )
+        named = [(name, directory / name) for name in _read_list(recipe, item.list, list_path)]
+    else:
+        named = [(Path(p).name, _expand(recipe, p)) for p in item.paths]
+    expected = _expected_hashes(recipe, item, named)
+    files = []
+    for name, path in named:
+        size, digest = _hash_file(recipe, path, _original(item, name))
+        want = expected.get(name)
+        if want is not None and want != digest:
+            raise BuildError(
+                f"input {name} ({path}) has sha256 {digest}, but the recipe expects {want}: "
+                f"the file is not the one the recipe was written for"
+            )
+        files.append(
+            InputFile(name=name, path=path, kind=item.kind, order=order, size=size, sha256=digest)
+        )
+    return files
+
+
+def _expected_hashes(recipe: Recipe, item: Input, named: list[tuple[str, Path]]) -> dict[str, str]:
+    expected: dict[str, str] = {}
+    if item.sha256 is not None:
+        expected[named[0][0]] = item.sha256
+    if item.checksums is not None:
+        listed = _read_checksums(recipe, item.checksums)
+        for name, path in named:
+            digest = listed.get(name, listed.get(path.name))
+            if digest is None:
+                raise BuildError(
+                    f"input {name} is not listed in the checksums file {item.checksums}"
+                )
+            if name in expected and expected[name] != digest:
+                raise BuildError(f"input {name}: 'sha256' and the checksums file disagree")
+            expected[name] = digest
+    return expected
+
+
+def _read_checksums(recipe: Recipe, written: str) -> dict[str, str]:
+    path = _expand(recipe, written)
+    listed: dict[str, str] = {}
+    for n, line in enumerate(_read_text(recipe, written, path).splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split(None, 1)
+        if len(parts) != 2 or not _is_sha256(parts[0].lower()):
+            raise BuildError(f"{path}:{n}: expected 'SHA256  NAME'")
+        listed[parts[1].strip().lstrip("*")] = parts[0].lower()
+    return listed
+
+
+def _read_list(recipe: Recipe, written: str, path: Path) -> list[str]:
+    names = []
+    for line in _read_text(recipe, written, path).splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            names.append(line)
+    if not names:
+        raise BuildError(f"the list {path} names no files")
+    return names
+
+
+def _read_text(recipe: Recipe, written: str, path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BuildError(_missing_message(recipe, path, written)) from None
+
+
+def _hash_file(recipe: Recipe, path: Path, written: str) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+    except (FileNotFoundError, IsADirectoryError):
+        raise BuildError(_missing_message(recipe, path, written)) from None
+    return size, digest.hexdigest()
+
+
+def _original(item: Input, name: str) -> str:
+    """The text the recipe wrote for a file, to say where a missing path came from."""
+    if item.list is not None:
+        return item.directory or item.list
+    return next((p for p in item.paths if Path(p).name == name), name)
+
+
+def _missing_message(recipe: Recipe, path: Path, written: str) -> str:
+    message = f"corpus file not found: {path}"
+    if "${" + CORPORA_VARIABLE + "}" in written:
+        root = _corpora_dir(recipe)
+        source = (
+            f"from ${CORPORA_VARIABLE}" if os.environ.get(CORPORA_VARIABLE)
+            else f"the default, as ${CORPORA_VARIABLE} is not set"
+        )
+        message += (
+            f" (the recipe writes {written!r}; ${{{CORPORA_VARIABLE}}} is {root}, {source}); "
+            f"set {CORPORA_VARIABLE} to the folder that holds the corpora"
+        )
+    return message
+
+
+def _expand(recipe: Recipe, written: str) -> Path:
+    variable = "${" + CORPORA_VARIABLE + "}"
+    text = written.replace(variable, str(_corpora_dir(recipe))) if variable in written else written
+    if "${" in text:
+        raise BuildError(f"path {written!r}: only ${{{CORPORA_VARIABLE}}} can be used in a path")
+    path = Path(text)
+    return path if path.is_absolute() else recipe.base_dir / path
+
+
+def _corpora_dir(recipe: Recipe) -> Path:
+    configured = os.environ.get(CORPORA_VARIABLE)
+    if configured:
+        return Path(configured)
+    for folder in (recipe.base_dir, *recipe.base_dir.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder.parent / "shared" / "corpora"
+    raise BuildError(
+        f"the recipe uses ${{{CORPORA_VARIABLE}}}, which is not set, and no repository root "
+        f"(a folder with pyproject.toml) lies above {recipe.base_dir} to find the default "
+        f"../shared/corpora: set {CORPORA_VARIABLE} to the folder that holds the corpora"
+    )
+
+
+def _package_resource(package: str, resource: str) -> Path:
+    """A data file in an installed package, located without importing the package."""
+    top, *inner = package.split(".")
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise BuildError(
+            f"the package {package!r}, which holds the input {resource!r}, is not installed "
+            f"(pip install {top})"
+        )
+    for location in spec.submodule_search_locations:
+        candidate = Path(location, *inner, resource)
+        if candidate.is_file():
+            return candidate
+    raise BuildError(f"the installed package {package!r} has no file {resource!r}")

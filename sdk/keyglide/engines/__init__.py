@@ -1,0 +1,87 @@
+"""Prediction engines: what answers ``LangDB.predict`` and scores text.
+
+Every engine implements the same definition (FORMAT.md section 5) and must give exactly the
+same suggestions and integer scores; the reference engine is that definition, written to
+be read. An engine provides ``predict`` and ``score_sum``; log-probability and perplexity
+follow from ``score_sum`` here, so that they are computed once, the same way, for all.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from keyglide.errors import EngineUnavailable
+from keyglide.format import SCORE_SCALE
+
+if TYPE_CHECKING:
+    from keyglide.reader import LangDBFile
+
+# The most suggestions one call returns (the C kernel's KG_MAX_K).
+MAX_K = 256
+
+ENGINE_NAMES = ("auto", "native", "reference")
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A suggested word and its score: round(log10(p) * 10000) of the word in its context."""
+
+    word: str
+    score: int
+
+
+class Engine(abc.ABC):
+    name: ClassVar[str]
+
+    @abc.abstractmethod
+    def predict(self, text: str, k: int) -> list[Suggestion]:
+        """The k best words for the text before the cursor (FORMAT.md section 5)."""
+
+    @abc.abstractmethod
+    def score_sum(self, text: str) -> tuple[int, int]:
+        """The integer sum of the scores of a text's tokens and the number of tokens."""
+
+    def logprob(self, text: str) -> float:
+        """The log10 probability of ``text``, one ``</s>`` per sentence included."""
+        total, _ = self.score_sum(text)
+        return total / SCORE_SCALE
+
+    def perplexity(self, text: str) -> float:
+        """10 ** (-logprob / T), T the number of scored tokens (``</s>`` included)."""
+        total, tokens = self.score_sum(text)
+        if tokens == 0:
+            raise ValueError("perplexity is undefined for a text without words: it has no tokens")
+        try:
+            return 10.0 ** (-(total / SCORE_SCALE) / tokens)
+        except OverflowError:
+            return math.inf
+
+    def close(self) -> None:  # noqa: B027 (a no-op unless the engine holds resources)
+        """Release what the engine holds besides the file (which its owner closes)."""
+
+
+def create_engine(name: str, file: LangDBFile) -> Engine:
+    """The engine called ``name`` (one of ``ENGINE_NAMES``) over an open file."""
+    if name not in ENGINE_NAMES:
+        raise ValueError(f"unknown engine {name!r}; choose one of {', '.join(ENGINE_NAMES)}")
+    if name in ("auto", "native"):
+        try:
+            from keyglide.engines import native
+        except ImportError as e:  # a broken install: say why, never crash
+            ok, reason = False, f"keyglide.engines.native cannot be imported ({e})"
+        else:
+            ok, reason = native.available()
+        if ok:
+            return native.NativeEngine(file)
+        if name == "native":
+            raise EngineUnavailable(f"the native engine is not available: {reason}")
+        warnings.warn(
+            f"keyglide: using the slow reference engine: {reason}", RuntimeWarning, stacklevel=3
+        )
+    from keyglide.engines.reference import ReferenceEngine
+
+    return ReferenceEngine(file)

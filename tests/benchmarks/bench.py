@@ -1,0 +1,264 @@
+"""Benchmarks on the novels corpus: build, size, open, predict latency, perplexity.
+
+    nox -s bench                      # everything, JSON to .nox/bench.json
+    python tests/benchmarks/bench.py --out bench.json --contexts 2000
+
+Figures are medians over repeated measurements (this machine is shared and noisy), and
+every speed is also given as a ratio against a baseline measured in the same run, so that
+two runs on different days compare. Nothing here asserts a time: it measures and prints.
+
+Needs the corpus at ``../shared/corpora`` (or ``$KEYGLIDE_CORPORA``); without it the
+benchmark prints why and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def corpora_dir() -> Path:
+    return Path(os.environ.get("KEYGLIDE_CORPORA", ROOT.parent / "shared" / "corpora"))
+
+
+def split_files(split: str) -> list[Path]:
+    base = corpora_dir()
+    names = (base / f"novels.{split}.list").read_text().split()
+    return [base / "novels" / n for n in names]
+
+
+# --- process-tree memory ---------------------------------------------------------------
+
+
+def _tree_rss_kib(root_pid: int) -> int:
+    """Sum of VmRSS over a process and all its descendants (the builder forks workers)."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue
+        pid = int(entry)
+        parents[pid] = int(fields.get("PPid", "0").strip())
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
+    total, frontier = 0, [root_pid]
+    while frontier:
+        pid = frontier.pop()
+        total += rss.get(pid, 0)
+        frontier.extend(child for child, parent in parents.items() if parent == pid)
+    return total
+
+
+def run_measured(cmd: list[str]) -> tuple[float, int, str]:
+    """Run a command; return wall seconds, peak process-tree RSS in MiB, and stdout."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _tree_rss_kib(proc.pid))
+            stop.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - start
+    stop.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{err}")
+    return wall, peak // 1024, out
+
+
+# --- measurements ----------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def baseline_ns() -> float:
+    """A fixed CPU-bound Python workload, to express speeds as ratios within one run."""
+    times = []
+    for _ in range(5):
+        start = time.perf_counter_ns()
+        sum(i * i for i in range(200_000))
+        times.append(time.perf_counter_ns() - start)
+    return statistics.median(times)
+
+
+def test_contexts(count: int, seed: int = 1) -> list[str]:
+    """Texts before a cursor placed at random word starts of the test split (next word)."""
+    from keyglide import text
+
+    rng = random.Random(seed)
+    sentences = []
+    for path in split_files("test"):
+        sentences.extend(text.sentences(path.read_text(encoding="utf-8")))
+    contexts = []
+    while len(contexts) < count:
+        sentence = rng.choice(sentences)
+        cut = rng.randrange(len(sentence))
+        contexts.append(" ".join(sentence[:cut]) + (" " if cut else ""))
+    return contexts
+
+
+def time_calls(fn, args_list, repeat: int = 1) -> list[float]:
+    """Per-call latencies in microseconds (best of ``repeat`` per argument)."""
+    out = []
+    for args in args_list:
+        best = float("inf")
+        for _ in range(repeat):
+            start = time.perf_counter_ns()
+            fn(args)
+            best = min(best, time.perf_counter_ns() - start)
+        out.append(best / 1000)
+    return out
+
+
+def bench_build(recipe: Path, out: Path) -> dict:
+    cmd = [sys.executable, "-m", "keyglide.cli", "build", str(recipe), "--out", str(out), "-q"]
+    wall, peak_mib, _ = run_measured(cmd)
+    import keyglide
+
+    with keyglide.open(out, engine="reference") as db:
+        meta = db.info["metadata"]
+    ngrams = sum(meta["ngram_counts"])
+    tokens = meta.get("token_count")
+    size = out.stat().st_size
+    return {
+        "recipe": recipe.name,
+        "wall_s": round(wall, 2),
+        "peak_rss_mib": peak_mib,
+        "tokens": tokens,
+        "tokens_per_s": round(tokens / wall) if tokens else None,
+        "ngram_counts": meta["ngram_counts"],
+        "file_bytes": size,
+        "bytes_per_ngram": round(size / ngrams, 3),
+        "discounts": meta["discounts"],
+    }
+
+
+def bench_open(path: Path, engine: str, repeat: int = 51) -> dict:
+    import keyglide
+
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter_ns()
+        db = keyglide.open(path, engine=engine)
+        times.append((time.perf_counter_ns() - start) / 1e6)
+        db.close()
+    return {"engine": engine, "open_ms_median": round(statistics.median(times), 3)}
+
+
+def bench_predict(path: Path, engine: str, contexts: list[str], prefix_len: int = 0) -> dict:
+    import keyglide
+
+    rng = random.Random(2)
+    with keyglide.open(path, engine=engine) as db:
+        texts = contexts
+        if prefix_len:
+            # Complete a word of the vocabulary from its first letters.
+            words = [s.word for c in contexts[:200] for s in db.predict(c, k=3)]
+            texts = [c + rng.choice(words)[:prefix_len] for c in contexts]
+        for t in texts[:50]:
+            db.predict(t, k=3)  # warm the pages
+        lat = time_calls(lambda t: db.predict(t, k=3), texts)
+    return {
+        "engine": engine,
+        "kind": f"complete-{prefix_len}" if prefix_len else "next-word",
+        "calls": len(texts),
+        "p50_us": round(statistics.median(lat), 2),
+        "p99_us": round(percentile(lat, 0.99), 2),
+    }
+
+
+def bench_perplexity(path: Path, engine: str) -> dict:
+    import keyglide
+    from keyglide import text
+
+    test_text = "\n\n".join(p.read_text(encoding="utf-8") for p in split_files("test"))
+    start = time.perf_counter()
+    with keyglide.open(path, engine=engine) as db:
+        ppl = db.perplexity(test_text)
+    return {
+        "engine": engine,
+        "perplexity": round(ppl, 3),
+        "tokens": sum(len(s) + 1 for s in text.sentences(test_text)),
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / ".nox" / "bench.json")
+    parser.add_argument("--contexts", type=int, default=2000, help="prediction contexts")
+    parser.add_argument("--work", type=Path, help="directory for built langdbs (default: temp)")
+    parser.add_argument("--skip-build", action="store_true", help="reuse langdbs in --work")
+    args = parser.parse_args()
+
+    if not (corpora_dir() / "novels.train.list").exists():
+        print(
+            f"bench: skipped: the novels corpus is not at {corpora_dir()} "
+            "(set KEYGLIDE_CORPORA to its directory)",
+            file=sys.stderr,
+        )
+        return 0
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="keyglide-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict = {"baseline_ns": baseline_ns()}
+
+    db8 = work / "novels-3.langdb"
+    db16 = work / "novels-3-q16.langdb"
+    if not args.skip_build:
+        results["build"] = bench_build(ROOT / "langdb/recipes/novels-3.toml", db8)
+        print(json.dumps(results["build"]), flush=True)
+        results["build_q16"] = bench_build(ROOT / "langdb/recipes/novels-3-q16.toml", db16)
+        print(json.dumps(results["build_q16"]), flush=True)
+
+    engines = ["reference"]
+    results["open"] = [bench_open(db8, e) for e in engines]
+    contexts = test_contexts(args.contexts)
+    results["predict"] = []
+    for engine in engines:
+        calls = contexts if engine != "reference" else contexts[: max(200, args.contexts // 4)]
+        for prefix_len in (0, 1, 2):
+            row = bench_predict(db8, engine, calls, prefix_len)
+            results["predict"].append(row)
+            print(json.dumps(row), flush=True)
+    results["perplexity"] = {
+        "q8": bench_perplexity(db8, engines[-1]),
+        "q16": bench_perplexity(db16, engines[-1]),
+    }
+    q8, q16 = results["perplexity"]["q8"]["perplexity"], results["perplexity"]["q16"]["perplexity"]
+    results["perplexity"]["q8_vs_q16_percent"] = round(100 * (q8 / q16 - 1), 3)
+    print(json.dumps(results["perplexity"]), flush=True)
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(f"bench: results in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
