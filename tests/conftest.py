@@ -278,3 +278,17 @@ def small_db(tmp_path, small_model) -> str:
     path = tmp_path / "small.langdb"
     write_langdb(path, small_model)
     return str(path)
+
+
+def pytest_sessionstart(session) -> None:
+    """With KEYGLIDE_REQUIRE_NATIVE=1 (CI), a missing native kernel fails the run instead of
+    skipping its tests: a broken build must not pass as a machine without a compiler."""
+    if os.environ.get("KEYGLIDE_REQUIRE_NATIVE") != "1":
+        return
+    from keyglide.engines import native
+
+    ok, why = native.available()
+    if not ok:
+        raise pytest.UsageError(
+            f"KEYGLIDE_REQUIRE_NATIVE=1 but the native engine is unavailable: {why}"
+        )

@@ -1,0 +1,103 @@
+"""cffi (API mode) build of the C kernel as the extension module ``keyglide._native``.
+
+setuptools runs this through ``cffi_modules=["native/build_ffi.py:ffibuilder"]`` (see
+setup.py) whenever the package is installed; by hand:
+
+    python native/build_ffi.py            # builds keyglide/_native*.so in the current dir
+
+The cdef is derived from the public header ``native/include/keyglide.h`` itself (comments
+and preprocessor lines dropped, integer macros passed as ``...`` so the compiler gives their
+values), so the binding cannot drift from the C interface. The extension is stamped with the
+SDK version (``keyglide._version.__version__``): ``keyglide.engines.native`` refuses an
+extension built for another version. The header's KG_VERSION_* must equal that version.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+HEADER = os.path.join(HERE, "include", "keyglide.h")
+SOURCES = ["crc32.c", "db.c", "json.c", "open_path.c", "predict.c", "text.c"]
+VERSION_FILE = os.path.join(ROOT, "sdk", "keyglide", "_version.py")
+
+
+def sdk_version() -> str:
+    """``__version__`` from _version.py, read without importing the package."""
+    with open(VERSION_FILE, encoding="utf-8") as f:
+        match = re.search(r'^__version__\s*=\s*"([^"]+)"', f.read(), re.M)
+    if not match:
+        raise RuntimeError(f"no __version__ in {VERSION_FILE}")
+    return match.group(1)
+
+
+def header_version(header: str) -> str:
+    parts = [
+        re.search(rf"^#define KG_VERSION_{part} (\d+)\s*$", header, re.M)
+        for part in ("MAJOR", "MINOR", "PATCH")
+    ]
+    if not all(parts):
+        raise RuntimeError(f"{HEADER} lacks KG_VERSION_MAJOR/MINOR/PATCH")
+    return ".".join(p.group(1) for p in parts)  # type: ignore[union-attr]
+
+
+def cdef_from_header(header: str) -> str:
+    """The declarations of keyglide.h in the form cffi's cdef() reads."""
+    text = re.sub(r"/\*.*?\*/", "", header, flags=re.S)
+    lines: list[str] = []
+    skipping_cplusplus = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            directive = stripped[1:].strip()
+            if directive.startswith("ifdef __cplusplus"):
+                skipping_cplusplus = True
+            elif skipping_cplusplus and directive.startswith("endif"):
+                skipping_cplusplus = False
+            define = re.match(r"define\s+(KG_\w+)\s+(\S.*)$", directive)
+            if define and define.group(1) not in ("KG_API",) and not skipping_cplusplus:
+                lines.append(f"#define {define.group(1)} ...")
+            continue
+        if skipping_cplusplus:
+            continue
+        lines.append(line.replace("KG_API ", ""))
+    return "\n".join(line for line in lines if line.strip()) + "\n"
+
+
+def make_builder() -> FFI:
+    with open(HEADER, encoding="utf-8") as f:
+        header = f.read()
+    version = sdk_version()
+    if header_version(header) != version:
+        raise RuntimeError(
+            f"native/include/keyglide.h says version {header_version(header)} but "
+            f"sdk/keyglide/_version.py says {version}: update KG_VERSION_* in the header"
+        )
+    ffibuilder = FFI()
+    ffibuilder.cdef(cdef_from_header(header))
+    ffibuilder.cdef("const char *kg_py_build_version(void);")
+    # setuptools wants source paths relative to the directory it runs in.
+    relative = os.path.relpath(HERE, os.getcwd())
+    ffibuilder.set_source(
+        "keyglide._native",
+        '#include "keyglide.h"\n'
+        "static const char *kg_py_build_version(void) { return KG_PY_SDK_VERSION; }\n",
+        sources=[os.path.join(relative, "src", name) for name in SOURCES],
+        include_dirs=[os.path.join(relative, "include"), os.path.join(relative, "src")],
+        define_macros=[("KG_PY_SDK_VERSION", f'"{version}"')],
+        # The kernel's symbols stay private to the extension: another copy of the library
+        # loaded in the same process cannot clash with them.
+        extra_compile_args=["-O2", "-fvisibility=hidden"] if os.name == "posix" else [],
+    )
+    return ffibuilder
+
+
+ffibuilder = make_builder()
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose="-v" in sys.argv)

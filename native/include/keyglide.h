@@ -1,0 +1,316 @@
+/*
+ * keyglide.h -- the keyglide prediction kernel, C99 public interface.
+ *
+ * keyglide predicts the next word (or completes the word being typed) from the text before
+ * the cursor, with an n-gram language model stored in a langdb file (langdb/FORMAT.md).
+ * The kernel reads the file in place: opening is O(1) in the file size, prediction does no
+ * allocation, and one handle may be used from any number of threads at once.
+ *
+ * Typical use:
+ *
+ *     kg_db *db;
+ *     kg_status st = kg_open_path("en.langdb", &db);
+ *     if (st != KG_OK) { fprintf(stderr, "%s\n", kg_status_message(st)); return 1; }
+ *     kg_suggestion out[3];
+ *     size_t n;
+ *     st = kg_predict(db, text, strlen(text), 3, out, &n);
+ *     for (size_t i = 0; st == KG_OK && i < n; i++) {
+ *         const char *w; size_t len;
+ *         kg_word(db, out[i].word_id, &w, &len);
+ *         printf("%.*s\t%d\n", (int)len, w, (int)out[i].score);
+ *     }
+ *     kg_close(db);
+ *
+ * Conventions. Every function that can fail returns a kg_status; output parameters are
+ * written only when it returns KG_OK. Text is UTF-8 given as (pointer, length): it need not
+ * be NUL-terminated and may hold any bytes (invalid sequences separate words, as the
+ * tokenization contract says). Scores are fixed-point log10 probabilities:
+ * score = round(log10(p) * 10000). No function keeps a pointer to its arguments after it
+ * returns, except kg_open_buffer (see there).
+ *
+ * Thread safety. The library has no global mutable state. A kg_db is immutable once
+ * opened: every function taking a `const kg_db *` may run concurrently on the same handle.
+ * kg_close must not run concurrently with any other use of that handle.
+ */
+#ifndef KEYGLIDE_H
+#define KEYGLIDE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(KG_BUILDING_LIBRARY) && defined(__GNUC__)
+#define KG_API __attribute__((visibility("default")))
+#else
+#define KG_API
+#endif
+
+/* ---------------------------------------------------------------------------------------
+ * Version
+ *
+ * The SDK version, semantic versioning applied to this interface (API and ABI):
+ *   MAJOR  changes when a function, type or constant is removed or changes meaning or
+ *          layout: code built against another MAJOR may not link or run correctly.
+ *   MINOR  changes when something is added (functions, status codes, constants); code
+ *          built against an older MINOR of the same MAJOR keeps working unchanged.
+ *   PATCH  changes for fixes only; the interface is identical.
+ * While MAJOR is 0 the interface is not yet frozen and a MINOR change may break it.
+ * ------------------------------------------------------------------------------------- */
+#define KG_VERSION_MAJOR 0
+#define KG_VERSION_MINOR 1
+#define KG_VERSION_PATCH 0
+/* MAJOR * 10000 + MINOR * 100 + PATCH: compare with kg_version_number() to detect a
+ * header/library mismatch at run time. */
+#define KG_VERSION_NUMBER (KG_VERSION_MAJOR * 10000 + KG_VERSION_MINOR * 100 + KG_VERSION_PATCH)
+
+/* The most suggestions kg_predict returns in one call. */
+#define KG_MAX_K 256
+/* The longest word (folded UTF-8 bytes) a langdb can hold; a longer token is unknown and a
+ * longer prefix completes to nothing. Part of the tokenization contract. */
+#define KG_MAX_WORD_BYTES 64
+
+/* Special word ids, present in every langdb. */
+#define KG_WORD_UNK 0u /* "<unk>", any word not in the vocabulary */
+#define KG_WORD_BOS 1u /* "<s>", start of sentence */
+#define KG_WORD_EOS 2u /* "</s>", end of sentence */
+
+/*
+ * kg_version_number: KG_VERSION_NUMBER of the library actually linked.
+ */
+KG_API unsigned kg_version_number(void);
+
+/*
+ * kg_version_string: the library's version as "MAJOR.MINOR.PATCH" (static storage).
+ */
+KG_API const char *kg_version_string(void);
+
+/* ---------------------------------------------------------------------------------------
+ * Status codes
+ *
+ * The numbers are stable: a code is never renumbered or reused. New codes may be added in
+ * a MINOR version, so treat an unknown nonzero code as a generic failure.
+ * ------------------------------------------------------------------------------------- */
+typedef enum kg_status {
+    KG_OK = 0,                    /* success */
+    KG_E_INVALID_ARGUMENT = 1,    /* a NULL pointer, k > KG_MAX_K, an id out of range ... */
+    KG_E_IO = 2,                  /* the file cannot be opened, sized or mapped */
+    KG_E_CORRUPT = 3,             /* not a valid langdb (bad magic, header, section, data) */
+    KG_E_TRUNCATED = 4,           /* the file is shorter than its header says */
+    KG_E_CHECKSUM = 5,            /* a CRC-32 does not match */
+    KG_E_UNSUPPORTED_VERSION = 6, /* another major version, or an unknown required feature */
+    KG_E_BUFFER_TOO_SMALL = 7,    /* a caller's output buffer cannot hold the result */
+    KG_E_NO_MEMORY = 8,           /* an allocation failed (kg_open_* only) */
+    KG_E_NOT_FOUND = 9            /* the word is not in the vocabulary (kg_lookup) */
+} kg_status;
+
+/*
+ * kg_status_message: a short English description of a status (static storage). Never
+ * NULL; an unknown code gives "unknown status".
+ */
+KG_API const char *kg_status_message(kg_status status);
+
+/* ---------------------------------------------------------------------------------------
+ * Opening a langdb
+ * ------------------------------------------------------------------------------------- */
+
+/* An open langdb. Opaque; immutable once open. */
+typedef struct kg_db kg_db;
+
+/*
+ * kg_open_buffer: open a langdb held in memory.
+ *
+ * `data` must stay valid and unchanged until kg_close: the handle reads it in place. Any
+ * alignment is accepted. Opening checks the structure in O(1) of the size (FORMAT.md
+ * section 8: magic, byte-order mark, version, feature bits, header CRC, size, the section
+ * table, the required sections and their entry counts, the codebook lengths and the META
+ * section's CRC and JSON); section data is checked by kg_verify. Whatever the bytes, no
+ * function ever reads outside [data, data + size): damaged data gives KG_E_CORRUPT.
+ *
+ * Returns KG_OK and *out, or KG_E_CORRUPT, KG_E_TRUNCATED, KG_E_CHECKSUM,
+ * KG_E_UNSUPPORTED_VERSION, KG_E_NO_MEMORY, KG_E_INVALID_ARGUMENT (NULL pointer).
+ */
+KG_API kg_status kg_open_buffer(const void *data, size_t size, kg_db **out);
+
+/*
+ * kg_open_path: open a langdb file by memory-mapping it read-only.
+ *
+ * The same checks as kg_open_buffer. The mapping lives until kg_close; the file must not
+ * be truncated or rewritten in place meanwhile (writers replace files by renaming, which
+ * is safe). Returns the statuses of kg_open_buffer, and KG_E_IO when the file cannot be
+ * opened, is not a regular file, or cannot be mapped.
+ */
+KG_API kg_status kg_open_path(const char *path, kg_db **out);
+
+/*
+ * kg_close: release a handle (and unmap its file). NULL is allowed and does nothing.
+ */
+KG_API void kg_close(kg_db *db);
+
+/*
+ * kg_verify: check the whole file, in O(size): every section's CRC-32, zero padding and
+ * reserved fields, and every invariant of FORMAT.md (sorted vocabulary of folded words,
+ * ids and indices in range, monotonic CHILDREN, sorted children, non-decreasing codebooks,
+ * exact top lists, metadata consistent with the sections).
+ *
+ * The checks run in the order of the Python reader's verify(): reserved fields and
+ * padding, then checksums, then the invariants. A file that passes gives exactly the
+ * answers the format defines. One that fails may still be queried safely (never out of
+ * bounds), but its answers are unspecified. Returns KG_OK, KG_E_CHECKSUM, KG_E_CORRUPT,
+ * KG_E_INVALID_ARGUMENT (NULL) or KG_E_NO_MEMORY (a small sort buffer).
+ */
+KG_API kg_status kg_verify(const kg_db *db);
+
+/* ---------------------------------------------------------------------------------------
+ * Properties of an open langdb
+ * ------------------------------------------------------------------------------------- */
+
+/*
+ * kg_order: the model order N (2 to 5): predictions use up to N-1 words of context.
+ */
+KG_API unsigned kg_order(const kg_db *db);
+
+/*
+ * kg_vocab_size: V, the number of word ids (including the three special ids).
+ */
+KG_API uint32_t kg_vocab_size(const kg_db *db);
+
+/*
+ * kg_ngram_count: the number of n-grams of order n (1 to kg_order), 0 for other n.
+ */
+KG_API uint64_t kg_ngram_count(const kg_db *db, unsigned n);
+
+/*
+ * kg_format_version: the file's format version (major, minor). Either pointer may be NULL.
+ */
+KG_API void kg_format_version(const kg_db *db, unsigned *major, unsigned *minor);
+
+/*
+ * kg_required_features: the file's required feature bits (all known to this library, or
+ * the file would not have opened).
+ */
+KG_API uint64_t kg_required_features(const kg_db *db);
+
+/*
+ * kg_optional_features: the file's optional feature bits.
+ */
+KG_API uint64_t kg_optional_features(const kg_db *db);
+
+/*
+ * kg_ignored_features: the optional feature bits this library does not know and ignores.
+ * Nonzero means the database is open degraded: answers follow format 1.0 only.
+ */
+KG_API uint64_t kg_ignored_features(const kg_db *db);
+
+/*
+ * kg_metadata: the META section, a UTF-8 JSON object (FORMAT.md section 7). *json points
+ * into the file (valid until kg_close) and is not NUL-terminated.
+ * Returns KG_OK or KG_E_INVALID_ARGUMENT.
+ */
+KG_API kg_status kg_metadata(const kg_db *db, const char **json, size_t *len);
+
+/* ---------------------------------------------------------------------------------------
+ * Words
+ * ------------------------------------------------------------------------------------- */
+
+/*
+ * kg_word: the spelling of word `id` (folded UTF-8, or "<unk>", "<s>", "</s>" for the
+ * special ids). *utf8 points into the file (valid until kg_close), not NUL-terminated.
+ * Returns KG_OK, KG_E_INVALID_ARGUMENT (id >= kg_vocab_size) or KG_E_CORRUPT.
+ */
+KG_API kg_status kg_word(const kg_db *db, uint32_t id, const char **utf8, size_t *len);
+
+/*
+ * kg_lookup: the id of a folded word (exact bytes, as kg_word gives them; fold text with
+ * kg_tokenize first). Special spellings are not looked up.
+ * Returns KG_OK and *id, KG_E_NOT_FOUND, KG_E_INVALID_ARGUMENT or KG_E_CORRUPT.
+ */
+KG_API kg_status kg_lookup(const kg_db *db, const char *utf8, size_t len, uint32_t *id);
+
+/* ---------------------------------------------------------------------------------------
+ * Prediction and scoring
+ * ------------------------------------------------------------------------------------- */
+
+/* One suggestion: a word id (spell it with kg_word) and its score. */
+typedef struct kg_suggestion {
+    uint32_t word_id;
+    int32_t score; /* fixed-point log10 probability (saturated to the int32 range) */
+} kg_suggestion;
+
+/*
+ * kg_predict: suggest the k most likely words at the end of `text` (the text before the
+ * cursor, text_len bytes of UTF-8).
+ *
+ * If the text ends inside a word (optionally followed by one joiner such as ' or -), that
+ * word is the prefix being typed and only words starting with it are suggested
+ * (completion); otherwise the next word is predicted. The context is the current sentence
+ * (FORMAT.md sections 5 and 6). Suggestions are ordered by score descending, then id
+ * ascending, and never include the special ids. Fewer than k are returned when fewer
+ * words qualify (none when a prefix matches nothing).
+ *
+ * `out` must hold k entries; *n_out receives the number written. k == 0 is allowed.
+ * No allocation; O(text_len) plus the search, which is fast for next-word prediction.
+ * Returns KG_OK, KG_E_INVALID_ARGUMENT (NULL pointer, k > KG_MAX_K) or KG_E_CORRUPT.
+ */
+KG_API kg_status kg_predict(const kg_db *db, const char *text, size_t text_len, size_t k,
+                            kg_suggestion *out, size_t *n_out);
+
+/*
+ * kg_score_text: the log-probability of a whole text, as a fixed-point sum.
+ *
+ * The text is split into sentences (FORMAT.md section 6); every token is scored after its
+ * sentence's preceding words, unknown words as "<unk>", and every sentence's end as "</s>"
+ * (FORMAT.md section 5). *score_sum receives the sum of the scores (divide by 10000 for a
+ * log10 probability; saturated to the int64 range) and *token_count the number of scored
+ * tokens, one "</s>" per sentence included. Perplexity is 10^(-sum / 10000 / count).
+ * Returns KG_OK, KG_E_INVALID_ARGUMENT or KG_E_CORRUPT.
+ */
+KG_API kg_status kg_score_text(const kg_db *db, const char *text, size_t len,
+                               int64_t *score_sum, uint64_t *token_count);
+
+/*
+ * kg_score_word: score(word | context) of FORMAT.md section 5 for explicit ids. `context`
+ * holds n word ids, oldest first (NULL allowed when n == 0); only the last N-1 are used.
+ * The caller adds "<s>" (KG_WORD_BOS) at a sentence start.
+ * Returns KG_OK, KG_E_INVALID_ARGUMENT (an id >= kg_vocab_size) or KG_E_CORRUPT.
+ */
+KG_API kg_status kg_score_word(const kg_db *db, const uint32_t *context, size_t n,
+                               uint32_t word, int64_t *score);
+
+/* ---------------------------------------------------------------------------------------
+ * Tokenization (contract keyglide-text-1)
+ * ------------------------------------------------------------------------------------- */
+
+/* Modes of kg_tokenize. */
+#define KG_TOKENIZE_SENTENCES 0 /* the sentences a text is scored as */
+#define KG_TOKENIZE_CURSOR 1    /* the context and the word being typed */
+
+/*
+ * kg_tokenize: the tokenization contract's view of `text`, written as UTF-8 to `out`.
+ *
+ * No langdb is needed: this is how every function above reads text, exposed so that
+ * callers and ports can check their text handling. Tokens are written folded; a token
+ * whose folded form exceeds KG_MAX_WORD_BYTES is written as "<unk>" (it never matches a
+ * word). Folded tokens never contain spaces, line feeds or '<', so the output is
+ * unambiguous:
+ *
+ *   KG_TOKENIZE_SENTENCES: each sentence as its tokens separated by ' ', ended by '\n'.
+ *   KG_TOKENIZE_CURSOR: the context tokens (the current sentence before the word being
+ *     typed) separated by ' ', then '\n', then the folded prefix if the text ends inside a
+ *     word (nothing otherwise; "<unk>" if longer than KG_MAX_WORD_BYTES).
+ *
+ * *written receives the output length. If it exceeds `cap`, nothing useful is in `out`,
+ * *written is the size needed and KG_E_BUFFER_TOO_SMALL is returned (out may be NULL when
+ * cap is 0, to ask for the size). Returns KG_OK, KG_E_BUFFER_TOO_SMALL or
+ * KG_E_INVALID_ARGUMENT.
+ */
+KG_API kg_status kg_tokenize(const char *text, size_t len, int mode, char *out, size_t cap,
+                             size_t *written);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KEYGLIDE_H */

@@ -1,0 +1,85 @@
+/* langdb format constants: the C twin of sdk/keyglide/format.py.
+ *
+ * langdb/FORMAT.md is the specification of every number here; keep the three in step. */
+#ifndef KG_FORMAT_H
+#define KG_FORMAT_H
+
+#define KG_FMT_MAGIC "KGLANGDB"
+#define KG_FMT_MAGIC_SIZE 8
+#define KG_FMT_MAJOR 1
+#define KG_FMT_MINOR 0
+/* The bytes "KGLD" read as a little-endian u32. */
+#define KG_FMT_BYTE_ORDER_MARK 0x444C474Bu
+
+#define KG_FMT_HEADER_SIZE 64
+#define KG_FMT_ENTRY_SIZE 32
+#define KG_FMT_MAX_SECTIONS 1024
+#define KG_FMT_HEADER_CRC_OFFSET 48
+#define KG_FMT_SECTION_ALIGN 8
+
+/* Header field offsets (FORMAT.md section 2). */
+#define KG_FMT_OFF_MAJOR 8
+#define KG_FMT_OFF_MINOR 10
+#define KG_FMT_OFF_HEADER_SIZE 12
+#define KG_FMT_OFF_REQUIRED 16
+#define KG_FMT_OFF_OPTIONAL 24
+#define KG_FMT_OFF_FILE_SIZE 32
+#define KG_FMT_OFF_SECTION_COUNT 40
+#define KG_FMT_OFF_BOM 44
+#define KG_FMT_OFF_RESERVED 52
+#define KG_FMT_RESERVED_SIZE 12
+
+/* Section entry field offsets (FORMAT.md section 3). */
+#define KG_FMT_ENT_ID 0
+#define KG_FMT_ENT_TYPE 4
+#define KG_FMT_ENT_RESERVED1 5 /* 3 bytes */
+#define KG_FMT_ENT_OFFSET 8
+#define KG_FMT_ENT_LENGTH 16
+#define KG_FMT_ENT_CRC 24
+#define KG_FMT_ENT_RESERVED2 28 /* 4 bytes */
+
+/* Element types. */
+#define KG_ELEM_U8 1
+#define KG_ELEM_U16 2
+#define KG_ELEM_U24 3
+#define KG_ELEM_U32 4
+#define KG_ELEM_I32 5
+
+/* Section kinds; a section id is kind << 8 | order. */
+#define KG_KIND_META 0x01
+#define KG_KIND_VOCAB_OFFSETS 0x02
+#define KG_KIND_VOCAB_BYTES 0x03
+#define KG_KIND_PROB_CODEBOOK 0x10
+#define KG_KIND_BACKOFF_CODEBOOK 0x11
+#define KG_KIND_WORDS 0x20
+#define KG_KIND_PROB 0x21
+#define KG_KIND_BACKOFF 0x22
+#define KG_KIND_CHILDREN 0x23
+#define KG_KIND_TOP_NODES 0x30
+#define KG_KIND_TOP_STARTS 0x31
+#define KG_KIND_TOP_ENTRIES 0x32
+
+#define KG_FMT_MIN_ORDER 2
+#define KG_FMT_MAX_ORDER 5
+#define KG_FMT_MAX_VOCAB (1u << 24)
+
+/* Feature bits known to this reader (none exist in 1.0). */
+#define KG_FMT_KNOWN_REQUIRED_FEATURES 0u
+#define KG_FMT_KNOWN_OPTIONAL_FEATURES 0u
+
+/* Fixed-point log10 scores: round(log10(p) * 10000). */
+#define KG_SCORE_SCALE 10000
+#define KG_SCORE_NEVER (-990000)
+
+/* Special word ids. */
+#define KG_ID_UNK 0u
+#define KG_ID_BOS 1u
+#define KG_ID_EOS 2u
+#define KG_FIRST_WORD_ID 3u
+
+/* Nodes with more children than this have a top list of this many entries. */
+#define KG_TOP_LIST_LENGTH 16
+
+#define KG_TOKENIZER_ID "keyglide-text-1"
+
+#endif

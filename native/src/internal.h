@@ -1,0 +1,157 @@
+/* Declarations shared by the kernel's translation units. Not installed. */
+#ifndef KG_INTERNAL_H
+#define KG_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format.h"
+#include "keyglide.h"
+
+#if defined(__GNUC__)
+#define KG_INLINE static inline __attribute__((always_inline))
+#define KG_LIKELY(x) __builtin_expect(!!(x), 1)
+#define KG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define KG_INLINE static inline
+#define KG_LIKELY(x) (x)
+#define KG_UNLIKELY(x) (x)
+#endif
+
+/* ---- little-endian loads (any alignment: kg_open_buffer accepts any pointer) ---- */
+
+KG_INLINE uint32_t kg_le16(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+
+KG_INLINE uint32_t kg_le24(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
+}
+
+KG_INLINE uint32_t kg_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+KG_INLINE uint64_t kg_le64(const unsigned char *p)
+{
+    return (uint64_t)kg_le32(p) | (uint64_t)kg_le32(p + 4) << 32;
+}
+
+/* ---- sections as columns of fixed-width elements ---- */
+
+typedef struct kg_col {
+    const unsigned char *p; /* first byte, inside the file */
+    uint64_t n;             /* number of elements */
+    unsigned width;         /* bytes per element: 1, 2, 3 or 4 */
+    unsigned type;          /* KG_ELEM_* */
+    int present;
+} kg_col;
+
+/* Element i of an unsigned column; the caller has checked i < c->n. */
+KG_INLINE uint32_t kg_col_get(const kg_col *c, uint64_t i)
+{
+    const unsigned char *q = c->p + (size_t)i * c->width;
+    switch (c->width) {
+    case 1: return q[0];
+    case 2: return kg_le16(q);
+    case 3: return kg_le24(q);
+    default: return kg_le32(q);
+    }
+}
+
+/* Entry `code` of a codebook (i32); codes always index inside it (checked at open). */
+KG_INLINE int32_t kg_codebook_get(const kg_col *cb, uint32_t code)
+{
+    return (int32_t)kg_le32(cb->p + (size_t)code * 4);
+}
+
+struct kg_db {
+    const unsigned char *data;
+    size_t size;
+    void *map; /* kg_open_path's mapping, NULL for kg_open_buffer */
+    size_t map_size;
+
+    unsigned major, minor;
+    uint64_t required_features, optional_features;
+    uint32_t section_count;
+
+    unsigned order;    /* N */
+    uint32_t vocab;    /* V */
+    uint64_t count[KG_FMT_MAX_ORDER + 2]; /* count[n] for n = 1..N */
+
+    kg_col meta, vocab_offsets, vocab_bytes;
+    /* Indexed by order. prob_cb/prob: 1..N; backoff_cb/backoff/children/top_*: 1..N-1;
+     * words: 2..N; top_entries: 0..N-1. */
+    kg_col prob_cb[KG_FMT_MAX_ORDER + 1], backoff_cb[KG_FMT_MAX_ORDER + 1];
+    kg_col words[KG_FMT_MAX_ORDER + 1], prob[KG_FMT_MAX_ORDER + 1];
+    kg_col backoff[KG_FMT_MAX_ORDER + 1], children[KG_FMT_MAX_ORDER + 1];
+    kg_col top_nodes[KG_FMT_MAX_ORDER + 1], top_starts[KG_FMT_MAX_ORDER + 1];
+    kg_col top_entries[KG_FMT_MAX_ORDER + 1];
+};
+
+/* ---- CRC-32 (crc32.c) ---- */
+
+/* zlib's crc32(): IEEE 802.3 polynomial, reflected; start with crc = 0. */
+uint32_t kg_crc32(uint32_t crc, const unsigned char *p, size_t n);
+
+/* ---- JSON (json.c) ---- */
+
+/* Whether p[0..n) is one JSON object as Python's json.loads accepts it after a strict
+ * UTF-8 decode. */
+int kg_json_is_object(const unsigned char *p, size_t n);
+
+/* Whether a META object (one kg_json_is_object accepted) passes the reader's
+ * meta_problem(): every key of FORMAT.md section 7, tokenizer keyglide-text-1, order,
+ * vocab_size and ngram_counts (count_1 .. count_N, `counts[0..order)`) equal to the
+ * sections', language and data_version strings. */
+int kg_json_meta_matches(const unsigned char *p, size_t n, unsigned order, uint64_t vocab,
+                         const uint64_t *counts);
+
+/* ---- words (db.c) ---- */
+
+/* The id of the word with bytes s[0..n) among ids >= 3: KG_OK, KG_E_NOT_FOUND or
+ * KG_E_CORRUPT. */
+kg_status kg_find_word(const kg_db *db, const unsigned char *s, size_t n, uint32_t *id);
+
+/* The ids [*lo, *hi) of the words (ids >= 3) whose bytes start with s[0..n). */
+kg_status kg_prefix_range(const kg_db *db, const unsigned char *s, size_t n, uint32_t *lo,
+                          uint32_t *hi);
+
+/* ---- text (text.c) ---- */
+
+/* Decodes one UTF-8 sequence at p (< end). Returns its length (>= 1); *cp is the code
+ * point, or KG_CP_INVALID for an invalid sequence, of which one byte is consumed. */
+#define KG_CP_INVALID 0xFFFFFFFFu
+size_t kg_utf8_decode(const unsigned char *p, const unsigned char *end, uint32_t *cp);
+
+/* Whether cp is a word character (general category L, M or N, Unicode 14.0). */
+int kg_is_word_char(uint32_t cp);
+
+/* A folded token. too_long: its folded form exceeds KG_MAX_WORD_BYTES (bytes then holds
+ * a useless partial fold). */
+typedef struct kg_token {
+    unsigned char bytes[KG_MAX_WORD_BYTES];
+    size_t len;
+    int too_long;
+} kg_token;
+
+/* Events of the text drivers below. A callback returns KG_OK to go on, anything else to
+ * stop the driver, which returns that status. */
+typedef kg_status (*kg_sentence_fn)(void *user, const kg_token *token); /* NULL: end */
+
+/* Calls fn(user, token) for every token and fn(user, NULL) at the end of every sentence
+ * (FORMAT.md section 6: the sentences a text is scored as). */
+kg_status kg_text_sentences(const unsigned char *text, size_t len, kg_sentence_fn fn,
+                            void *user);
+
+/* The cursor: calls fn(user, token) for every token that is context (before the word being
+ * typed, if any) and fn(user, NULL) whenever the sentence ends, so that the tokens passed
+ * since the last NULL are the context. *has_prefix tells whether the text ends inside a
+ * word; then *prefix is its fold (one trailing joiner included). */
+kg_status kg_text_cursor(const unsigned char *text, size_t len, kg_sentence_fn fn, void *user,
+                         kg_token *prefix, int *has_prefix);
+
+/* Whether bytes[0..n) is exactly one token of the contract that is already folded. */
+int kg_text_is_folded_word(const unsigned char *bytes, size_t n);
+
+#endif

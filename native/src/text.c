@@ -1,0 +1,532 @@
+/* The tokenization contract keyglide-text-1, byte for byte as sdk/keyglide/text.py defines
+ * it (its docstring is the specification; FORMAT.md section 6 summarises it).
+ *
+ * The text is read once, left to right, without allocation. Where text.py looks at a
+ * whole gap between two tokens, the scanner keeps the few facts about the gap that the
+ * sentence rules need (line breaks, terminators, a space after a terminator), so a gap of
+ * any length costs O(length) and no memory. */
+#include <string.h>
+
+#include "internal.h"
+#include "unicode_tables.h"
+
+/* Character classes of the contract. */
+#define C_WORD 1u
+#define C_SPACE 2u   /* White_Space */
+#define C_BREAK 4u   /* line break: U+000A, U+2029 (also spaces) */
+#define C_TERM 8u    /* sentence terminator */
+#define C_DOT 16u    /* '.', the one terminator abbreviations may be followed by */
+#define C_JOINER 32u /* ' U+2019 - U+2010 U+2011 */
+#define C_MARK 64u   /* category M: continues a token, never starts one (with C_WORD) */
+#define C_STARTS(c) (((c) & (C_WORD | C_MARK)) == C_WORD)
+
+/* Classes of the ASCII code points, the common case. */
+static const unsigned char ascii_class[128] = {
+    ['\t'] = C_SPACE, ['\n'] = C_SPACE | C_BREAK, [0x0B] = C_SPACE, [0x0C] = C_SPACE,
+    ['\r'] = C_SPACE, [' '] = C_SPACE,
+    ['!'] = C_TERM, ['?'] = C_TERM, ['.'] = C_TERM | C_DOT,
+    ['\''] = C_JOINER, ['-'] = C_JOINER,
+    ['0'] = C_WORD, ['1'] = C_WORD, ['2'] = C_WORD, ['3'] = C_WORD, ['4'] = C_WORD,
+    ['5'] = C_WORD, ['6'] = C_WORD, ['7'] = C_WORD, ['8'] = C_WORD, ['9'] = C_WORD,
+    ['A'] = C_WORD, ['B'] = C_WORD, ['C'] = C_WORD, ['D'] = C_WORD, ['E'] = C_WORD,
+    ['F'] = C_WORD, ['G'] = C_WORD, ['H'] = C_WORD, ['I'] = C_WORD, ['J'] = C_WORD,
+    ['K'] = C_WORD, ['L'] = C_WORD, ['M'] = C_WORD, ['N'] = C_WORD, ['O'] = C_WORD,
+    ['P'] = C_WORD, ['Q'] = C_WORD, ['R'] = C_WORD, ['S'] = C_WORD, ['T'] = C_WORD,
+    ['U'] = C_WORD, ['V'] = C_WORD, ['W'] = C_WORD, ['X'] = C_WORD, ['Y'] = C_WORD,
+    ['Z'] = C_WORD,
+    ['a'] = C_WORD, ['b'] = C_WORD, ['c'] = C_WORD, ['d'] = C_WORD, ['e'] = C_WORD,
+    ['f'] = C_WORD, ['g'] = C_WORD, ['h'] = C_WORD, ['i'] = C_WORD, ['j'] = C_WORD,
+    ['k'] = C_WORD, ['l'] = C_WORD, ['m'] = C_WORD, ['n'] = C_WORD, ['o'] = C_WORD,
+    ['p'] = C_WORD, ['q'] = C_WORD, ['r'] = C_WORD, ['s'] = C_WORD, ['t'] = C_WORD,
+    ['u'] = C_WORD, ['v'] = C_WORD, ['w'] = C_WORD, ['x'] = C_WORD, ['y'] = C_WORD,
+    ['z'] = C_WORD,
+};
+
+size_t kg_utf8_decode(const unsigned char *p, const unsigned char *end, uint32_t *cp)
+{
+    /* Strict UTF-8 (as Python's decoder): no overlong forms, no surrogates, nothing above
+     * U+10FFFF, no truncated sequence. An invalid sequence is reported one byte at a time:
+     * Python turns a maximal invalid subpart into one U+FFFD instead, but a run of
+     * separators means the same as one separator, and a byte that could start a valid
+     * sequence is never swallowed, so both read the same words. */
+    size_t avail = (size_t)(end - p);
+    uint32_t b0 = p[0], b1, b2, b3, lo = 0x80, hi = 0xBF;
+    if (b0 < 0x80) {
+        *cp = b0;
+        return 1;
+    }
+    if (b0 < 0xC2 || b0 > 0xF4)
+        goto invalid;
+    if (b0 < 0xE0) {
+        if (avail < 2 || (p[1] & 0xC0) != 0x80)
+            goto invalid;
+        *cp = (b0 & 0x1F) << 6 | (p[1] & 0x3Fu);
+        return 2;
+    }
+    if (b0 < 0xF0) {
+        if (avail < 3)
+            goto invalid;
+        if (b0 == 0xE0)
+            lo = 0xA0; /* overlong */
+        else if (b0 == 0xED)
+            hi = 0x9F; /* surrogates */
+        b1 = p[1];
+        b2 = p[2];
+        if (b1 < lo || b1 > hi || (b2 & 0xC0) != 0x80)
+            goto invalid;
+        *cp = (b0 & 0x0F) << 12 | (b1 & 0x3F) << 6 | (b2 & 0x3F);
+        return 3;
+    }
+    if (avail < 4)
+        goto invalid;
+    if (b0 == 0xF0)
+        lo = 0x90; /* overlong */
+    else if (b0 == 0xF4)
+        hi = 0x8F; /* above U+10FFFF */
+    b1 = p[1];
+    b2 = p[2];
+    b3 = p[3];
+    if (b1 < lo || b1 > hi || (b2 & 0xC0) != 0x80 || (b3 & 0xC0) != 0x80)
+        goto invalid;
+    *cp = (b0 & 0x07) << 18 | (b1 & 0x3F) << 12 | (b2 & 0x3F) << 6 | (b3 & 0x3F);
+    return 4;
+invalid:
+    *cp = KG_CP_INVALID;
+    return 1;
+}
+
+int kg_is_word_char(uint32_t cp)
+{
+    size_t lo = 0, hi = KG_WORD_RANGE_COUNT;
+    if (cp < 128)
+        return ascii_class[cp] & C_WORD;
+    while (lo < hi) { /* the first range whose end is >= cp */
+        size_t mid = lo + (hi - lo) / 2;
+        if (kg_word_ranges[mid][1] < cp)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < KG_WORD_RANGE_COUNT && kg_word_ranges[lo][0] <= cp;
+}
+
+static int in_ranges(const uint32_t (*ranges)[2], size_t count, uint32_t cp)
+{
+    size_t lo = 0, hi = count;
+    while (lo < hi) { /* the first range whose end is >= cp */
+        size_t mid = lo + (hi - lo) / 2;
+        if (ranges[mid][1] < cp)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < count && ranges[lo][0] <= cp;
+}
+
+/* The class of a code point that is not ASCII. */
+static unsigned class_of(uint32_t cp)
+{
+    switch (cp) {
+    case 0x0085: case 0x00A0: case 0x1680:
+    case 0x2000: case 0x2001: case 0x2002: case 0x2003: case 0x2004: case 0x2005:
+    case 0x2006: case 0x2007: case 0x2008: case 0x2009: case 0x200A:
+    case 0x2028: case 0x202F: case 0x205F: case 0x3000:
+        return C_SPACE;
+    case 0x2029:
+        return C_SPACE | C_BREAK;
+    case 0x2026: case 0x203C: case 0x203D: case 0x2047: case 0x2048: case 0x2049:
+    case 0x3002: case 0xFF01: case 0xFF1F: case 0xFF0E: case 0x061F: case 0x0964:
+    case 0x0965:
+        return C_TERM;
+    case 0x2019: case 0x2010: case 0x2011:
+        return C_JOINER;
+    default:
+        if (!kg_is_word_char(cp))
+            return 0;
+        return in_ranges(kg_mark_ranges, KG_MARK_RANGE_COUNT, cp) ? C_WORD | C_MARK : C_WORD;
+    }
+}
+
+KG_INLINE unsigned classify(uint32_t cp) { return cp < 128 ? ascii_class[cp] : class_of(cp); }
+
+/* The contract's fold of one code point of a token: simple lowercase, and the joiners
+ * U+2019 U+2010 U+2011 as ' - -. */
+static uint32_t fold_cp(uint32_t cp)
+{
+    size_t lo = 0, hi = KG_LOWER_COUNT;
+    if (cp < 128)
+        return cp - 'A' < 26u ? cp + 32 : cp;
+    if (cp == 0x2019)
+        return '\'';
+    if (cp == 0x2010 || cp == 0x2011)
+        return '-';
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (kg_lower[mid][0] < cp)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < KG_LOWER_COUNT && kg_lower[lo][0] == cp ? kg_lower[lo][1] : cp;
+}
+
+/* Appends the fold of cp to t; a fold that no longer fits marks t too long. */
+static void fold_put(kg_token *t, uint32_t cp)
+{
+    unsigned char b[4];
+    size_t n;
+    cp = fold_cp(cp);
+    if (cp < 0x80) {
+        b[0] = (unsigned char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        b[0] = (unsigned char)(0xC0 | cp >> 6);
+        b[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        b[0] = (unsigned char)(0xE0 | cp >> 12);
+        b[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+        b[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        b[0] = (unsigned char)(0xF0 | cp >> 18);
+        b[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
+        b[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+        b[3] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    if (t->too_long || t->len + n > KG_MAX_WORD_BYTES) {
+        t->too_long = 1;
+        return;
+    }
+    memcpy(t->bytes + t->len, b, n);
+    t->len += n;
+}
+
+/* text.py's ABBREVIATIONS, each packed into an integer (byte i at bits 8i; at most 6
+ * bytes), so that the test is a few integer comparisons and costs nothing per token. */
+#define PACK2(a, b) ((uint64_t)(a) | (uint64_t)(b) << 8)
+#define PACK3(a, b, c) (PACK2(a, b) | (uint64_t)(c) << 16)
+#define PACK4(a, b, c, d) (PACK3(a, b, c) | (uint64_t)(d) << 24)
+#define PACK6(a, b, c, d, e, f) (PACK4(a, b, c, d) | (uint64_t)(e) << 32 | (uint64_t)(f) << 40)
+static const uint64_t abbreviations[] = {
+    PACK2('m', 'r'), PACK3('m', 'r', 's'), PACK2('m', 's'), PACK6('m', 'e', 's', 's', 'r', 's'),
+    PACK2('d', 'r'), PACK2('s', 't'), PACK2('j', 'r'), PACK2('s', 'r'), PACK4('p', 'r', 'o', 'f'),
+    PACK3('r', 'e', 'v'), PACK4('c', 'a', 'p', 't'), PACK3('c', 'o', 'l'), PACK3('g', 'e', 'n'),
+    PACK2('l', 't'), PACK3('s', 'g', 't'), PACK3('h', 'o', 'n'), PACK3('m', 'm', 'e'),
+    PACK4('m', 'l', 'l', 'e'), PACK2('v', 's'),
+};
+
+/* A folded token packed as above, or 0 when it cannot be an abbreviation. */
+static uint64_t pack_token(const kg_token *t)
+{
+    uint64_t key = 0;
+    size_t i;
+    if (t->too_long || t->len > 6)
+        return 0;
+    for (i = 0; i < t->len; i++)
+        key |= (uint64_t)t->bytes[i] << (8 * i);
+    return key;
+}
+
+static int is_abbreviation(uint64_t key)
+{
+    size_t i;
+    for (i = 0; key && i < sizeof abbreviations / sizeof abbreviations[0]; i++)
+        if (abbreviations[i] == key)
+            return 1;
+    return 0;
+}
+
+/* What the sentence rules need to know about a gap (the text between two tokens). */
+typedef struct gap {
+    unsigned breaks;    /* line breaks, counted up to 2 */
+    int term;           /* holds a terminator */
+    int term_space;     /* holds a terminator followed later by a space */
+    int other_term;     /* holds a terminator other than '.' */
+    unsigned cps;       /* code points (an invalid byte counts as one), counted up to 2 */
+    uint32_t first;     /* the first code point */
+} gap;
+
+/* text.py's ends_sentence(gap, previous, at_end); `previous` packed by pack_token. */
+static int gap_ends(const gap *g, uint64_t previous, int at_end)
+{
+    int ended;
+    if (g->breaks >= 2)
+        return 1;
+    ended = at_end ? g->term : g->term_space;
+    if (ended && !g->other_term && is_abbreviation(previous))
+        return 0;
+    return ended;
+}
+
+typedef struct scanner {
+    const unsigned char *p, *end;
+    uint64_t prev_key; /* the last token returned, packed by pack_token */
+    gap g;           /* the gap before the token just returned, or the final gap */
+    int boundary;    /* the gap before the token just returned ends the previous sentence */
+    int final_ends;  /* at the end: the final gap ends the sentence */
+} scanner;
+
+static void scanner_init(scanner *s, const unsigned char *text, size_t len)
+{
+    memset(s, 0, sizeof *s);
+    s->p = text;
+    s->end = text + len;
+}
+
+/* Advances to the next token and folds it into *t. Returns 1, or 0 at the end of the
+ * text. A token is text.py's _TOKEN_RE: word characters, with a single joiner kept when a
+ * word character follows it. */
+static int scan_next(scanner *s, kg_token *t)
+{
+    const unsigned char *p = s->p, *end = s->end;
+    gap g = {0, 0, 0, 0, 0, 0};
+    uint32_t cp = 0;
+    size_t n = 0;
+    unsigned c;
+
+    /* The gap: everything up to the next character that can start a token. */
+    for (;;) {
+        if (p >= end) {
+            s->p = p;
+            s->g = g;
+            s->final_ends = gap_ends(&g, s->prev_key, 1);
+            return 0;
+        }
+        if (*p < 0x80) {
+            cp = *p;
+            n = 1;
+            c = ascii_class[cp];
+        } else {
+            n = kg_utf8_decode(p, end, &cp);
+            c = cp == KG_CP_INVALID ? 0 : class_of(cp);
+        }
+        if (C_STARTS(c))
+            break;
+        if (g.cps == 0)
+            g.first = cp;
+        if (g.cps < 2)
+            g.cps++;
+        if ((c & C_BREAK) && g.breaks < 2)
+            g.breaks++;
+        if ((c & C_SPACE) && g.term)
+            g.term_space = 1;
+        if (c & C_TERM) {
+            g.term = 1;
+            if (!(c & C_DOT))
+                g.other_term = 1;
+        }
+        p += n;
+    }
+    s->g = g;
+    s->boundary = gap_ends(&g, s->prev_key, 0);
+
+    /* The token. */
+    t->len = 0;
+    t->too_long = 0;
+    for (;;) {
+        fold_put(t, cp);
+        p += n;
+        /* ASCII letters and digits, the common case: folded in place. */
+        while (p < end && *p < 0x80 && (ascii_class[*p] & C_WORD)) {
+            if (t->len < KG_MAX_WORD_BYTES)
+                t->bytes[t->len++] = (unsigned char)((unsigned)(*p - 'A') < 26u ? *p + 32 : *p);
+            else
+                t->too_long = 1;
+            p++;
+        }
+        if (p >= end)
+            break;
+        if (*p < 0x80) {
+            cp = *p;
+            n = 1;
+            c = ascii_class[cp];
+        } else {
+            n = kg_utf8_decode(p, end, &cp);
+            c = cp == KG_CP_INVALID ? 0 : class_of(cp);
+        }
+        if (c & C_WORD)
+            continue;
+        if (c & C_JOINER) { /* kept only before a character that can start a token */
+            const unsigned char *q = p + n;
+            uint32_t cp2;
+            size_t n2;
+            if (q < end) {
+                n2 = kg_utf8_decode(q, end, &cp2);
+                if (cp2 != KG_CP_INVALID && C_STARTS(classify(cp2))) {
+                    fold_put(t, cp);
+                    p = q;
+                    cp = cp2;
+                    n = n2;
+                    continue;
+                }
+            }
+        }
+        break;
+    }
+    s->p = p;
+    s->prev_key = pack_token(t);
+    return 1;
+}
+
+kg_status kg_text_sentences(const unsigned char *text, size_t len, kg_sentence_fn fn,
+                            void *user)
+{
+    scanner s;
+    kg_token t;
+    int in_sentence = 0;
+    kg_status st;
+    scanner_init(&s, text, len);
+    while (scan_next(&s, &t)) {
+        if (in_sentence && s.boundary) {
+            if ((st = fn(user, NULL)) != KG_OK)
+                return st;
+        }
+        if ((st = fn(user, &t)) != KG_OK)
+            return st;
+        in_sentence = 1;
+    }
+    /* The last sentence ends with the text, whatever its final gap holds. */
+    return in_sentence ? fn(user, NULL) : KG_OK;
+}
+
+kg_status kg_text_cursor(const unsigned char *text, size_t len, kg_sentence_fn fn, void *user,
+                         kg_token *prefix, int *has_prefix)
+{
+    /* A token is context once another token follows it, or once the text ends with
+     * something other than nothing or one joiner after it. So the scanner folds into two
+     * alternating slots and the previous token is passed on when the next one appears. */
+    scanner s;
+    kg_token slot[2];
+    int cur = 0, pending = 0;
+    const kg_token *last;
+    kg_status st;
+
+    *has_prefix = 0;
+    scanner_init(&s, text, len);
+    while (scan_next(&s, &slot[cur])) {
+        if (pending) {
+            if ((st = fn(user, &slot[cur ^ 1])) != KG_OK)
+                return st;
+            if (s.boundary && (st = fn(user, NULL)) != KG_OK)
+                return st;
+        }
+        pending = 1;
+        cur ^= 1;
+    }
+    if (!pending)
+        return KG_OK;
+    last = &slot[cur ^ 1];
+    if (s.g.cps == 0 || (s.g.cps == 1 && s.g.first < 0x110000 &&
+                         (classify(s.g.first) & C_JOINER))) {
+        *prefix = *last;
+        if (s.g.cps == 1)
+            fold_put(prefix, s.g.first);
+        *has_prefix = 1;
+        return KG_OK;
+    }
+    if ((st = fn(user, last)) != KG_OK)
+        return st;
+    return s.final_ends ? fn(user, NULL) : KG_OK;
+}
+
+int kg_text_is_folded_word(const unsigned char *bytes, size_t n)
+{
+    scanner s;
+    kg_token t;
+    if (n == 0 || n > KG_MAX_WORD_BYTES)
+        return 0;
+    scanner_init(&s, bytes, n);
+    if (!scan_next(&s, &t) || s.g.cps != 0 || t.too_long)
+        return 0;
+    if (s.p != bytes + n) /* the token must be the whole word */
+        return 0;
+    return t.len == n && memcmp(t.bytes, bytes, n) == 0;
+}
+
+/* ---- kg_tokenize: the contract's view of a text, written out ---- */
+
+typedef struct writer {
+    char *out;
+    size_t cap, len;      /* len counts every byte, written or not */
+    size_t sentence_start; /* where the current context starts (cursor mode) */
+    int first_in_line;
+} writer;
+
+static void put(writer *w, const void *b, size_t n)
+{
+    if (w->len <= w->cap && n <= w->cap - w->len)
+        memcpy(w->out + w->len, b, n);
+    w->len += n;
+}
+
+static void put_token(writer *w, const kg_token *t)
+{
+    if (!w->first_in_line)
+        put(w, " ", 1);
+    w->first_in_line = 0;
+    if (t->too_long)
+        put(w, "<unk>", 5);
+    else
+        put(w, t->bytes, t->len);
+}
+
+static kg_status sentence_event(void *user, const kg_token *t)
+{
+    writer *w = (writer *)user;
+    if (t) {
+        put_token(w, t);
+    } else {
+        put(w, "\n", 1);
+        w->first_in_line = 1;
+    }
+    return KG_OK;
+}
+
+static kg_status cursor_event(void *user, const kg_token *t)
+{
+    writer *w = (writer *)user;
+    if (t) {
+        put_token(w, t);
+    } else { /* the sentence ended: forget its tokens */
+        w->len = w->sentence_start;
+        w->first_in_line = 1;
+    }
+    return KG_OK;
+}
+
+kg_status kg_tokenize(const char *text, size_t len, int mode, char *out, size_t cap,
+                      size_t *written)
+{
+    writer w;
+    kg_status st;
+    if ((!text && len) || (!out && cap) || !written)
+        return KG_E_INVALID_ARGUMENT;
+    w.out = out;
+    w.cap = cap;
+    w.len = 0;
+    w.sentence_start = 0;
+    w.first_in_line = 1;
+    if (mode == KG_TOKENIZE_SENTENCES) {
+        st = kg_text_sentences((const unsigned char *)text, len, sentence_event, &w);
+    } else if (mode == KG_TOKENIZE_CURSOR) {
+        kg_token prefix;
+        int has_prefix;
+        st = kg_text_cursor((const unsigned char *)text, len, cursor_event, &w, &prefix,
+                            &has_prefix);
+        put(&w, "\n", 1);
+        if (st == KG_OK && has_prefix) {
+            if (prefix.too_long)
+                put(&w, "<unk>", 5);
+            else
+                put(&w, prefix.bytes, prefix.len);
+        }
+    } else {
+        return KG_E_INVALID_ARGUMENT;
+    }
+    if (st != KG_OK)
+        return st;
+    *written = w.len;
+    return w.len > cap ? KG_E_BUFFER_TOO_SMALL : KG_OK;
+}

@@ -1,0 +1,359 @@
+"""The native engine: the C kernel (``native/``) through its cffi extension ``keyglide._native``.
+
+It gives exactly the reference engine's answers (same words, scores and order; the same
+sums), much faster: the kernel tokenizes the text and walks the trie best-first with the top
+lists, without allocating. This is the only module that touches the extension's ``ffi`` and
+``lib``.
+
+Calls into the kernel release the GIL (cffi's API mode wraps every out-of-line call in
+``Py_BEGIN_ALLOW_THREADS``), so threads sharing one engine predict in parallel. A call in
+flight keeps the handle open: ``close()`` from another thread never frees memory a call is
+reading; the last call out releases it.
+
+The extension is stamped with the SDK version it was built for; one built for another
+version is refused with ImportError (``available()`` says why), since its kernel may read
+files differently.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from keyglide._version import __version__
+from keyglide.engines import Engine, Suggestion
+from keyglide.errors import (
+    ChecksumMismatch,
+    CorruptLangDB,
+    KeyglideError,
+    TruncatedLangDB,
+    UnsupportedVersion,
+)
+from keyglide.text import Cursor
+
+if TYPE_CHECKING:
+    from keyglide.reader import LangDBFile
+
+try:
+    from keyglide._native import ffi, lib
+except ImportError as e:  # not built (a source checkout without a compiler, say)
+    ffi = lib = None
+    _PROBLEM: str | None = f"the C kernel extension keyglide._native is not available ({e})"
+else:
+    _built_for = ffi.string(lib.kg_py_build_version()).decode()
+    _PROBLEM = (
+        None
+        if _built_for == __version__
+        else f"the C kernel extension keyglide._native was built for keyglide {_built_for}, "
+        f"but this is keyglide {__version__}: reinstall the package to rebuild it"
+    )
+
+
+def available() -> tuple[bool, str]:
+    """Whether the native engine can be used here, and if not, why (for ``engine="auto"``)."""
+    return (_PROBLEM is None, _PROBLEM or "")
+
+
+def _require() -> None:
+    if _PROBLEM is not None:
+        raise ImportError(_PROBLEM)
+
+
+def kernel_version() -> str:
+    """The C kernel's version string (the SDK version it was built from)."""
+    _require()
+    return ffi.string(lib.kg_version_string()).decode()
+
+
+# --- statuses ---------------------------------------------------------------------------
+
+
+def _error(status: int, where: str) -> Exception:
+    """The typed error of a kernel status, as the reference engine raises them."""
+    message = f"{where}: {ffi.string(lib.kg_status_message(status)).decode()}"
+    return {
+        lib.KG_E_CORRUPT: CorruptLangDB,
+        lib.KG_E_TRUNCATED: TruncatedLangDB,
+        lib.KG_E_CHECKSUM: ChecksumMismatch,
+        lib.KG_E_UNSUPPORTED_VERSION: UnsupportedVersion,
+        lib.KG_E_INVALID_ARGUMENT: ValueError,
+        lib.KG_E_IO: OSError,
+        lib.KG_E_NO_MEMORY: MemoryError,
+    }.get(status, KeyglideError)(message)
+
+
+def _check(status: int, where: str) -> None:
+    if status != lib.KG_OK:
+        raise _error(status, where)
+
+
+def _encode(text: str | bytes) -> bytes:
+    # Lone surrogates become 3-byte sequences that are invalid UTF-8: the kernel reads each
+    # as a separator, as the contract reads a surrogate code point.
+    return text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+
+
+# --- the engine -------------------------------------------------------------------------
+
+
+class NativeEngine(Engine):
+    """The C kernel over the bytes of an open ``LangDBFile`` (one mapping, shared)."""
+
+    name = "native"
+
+    def __init__(self, file: LangDBFile) -> None:
+        self._open_buffer(_file_view(file), file.name)
+
+    @classmethod
+    def from_buffer(
+        cls, data: bytes | bytearray | memoryview, name: str = "<buffer>"
+    ) -> NativeEngine:
+        """Open a langdb held in memory with the kernel's own checks only (no Python reader).
+        ``data`` must not change while the engine is open."""
+        engine = cls.__new__(cls)
+        engine._open_buffer(data, name)
+        return engine
+
+    @classmethod
+    def from_path(cls, path: str) -> NativeEngine:
+        """Open a file with the kernel's own mapping and checks (``kg_open_path``)."""
+        _require()
+        engine = cls.__new__(cls)
+        engine._name = str(path)
+        engine._buffer = None
+        engine._setup(lambda out: lib.kg_open_path(str(path).encode(), out))
+        return engine
+
+    def _open_buffer(self, data: bytes | bytearray | memoryview, name: str) -> None:
+        _require()
+        self._name = name
+        self._buffer = ffi.from_buffer("char[]", data)
+        size = len(self._buffer)
+        try:
+            self._setup(lambda out: lib.kg_open_buffer(self._buffer, size, out))
+        except BaseException:
+            ffi.release(self._buffer)
+            self._buffer = None
+            raise
+
+    def _setup(self, opener) -> None:
+        out = ffi.new("kg_db **")
+        _check(opener(out), self._name)
+        self._db = out[0]
+        # Calls in flight, one entry each: list.append and list.pop are atomic, so the
+        # common path takes no lock. The lock only orders close() with the last call out.
+        self._inflight: list[None] = []
+        self._lock = threading.Lock()
+        self._closing = False
+        self._words: dict[int, str] = {}
+
+    # --- handle lifetime ---------------------------------------------------------------
+
+    def _enter(self):
+        self._inflight.append(None)
+        if self._closing:  # checked after announcing the call: close() cannot miss it
+            self._leave()
+            raise ValueError(f"{self._name}: the native engine is closed")
+        return self._db
+
+    def _leave(self) -> None:
+        self._inflight.pop()
+        if self._closing:
+            with self._lock:
+                if not self._inflight and self._db != ffi.NULL:
+                    self._free()
+
+    def close(self) -> None:
+        """Release the kernel's handle (and the view of the file). Idempotent. Calls still
+        running on other threads finish first; the last one out releases the handle."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            if not self._inflight:
+                self._free()
+
+    def _free(self) -> None:
+        lib.kg_close(self._db)
+        self._db = ffi.NULL
+        if self._buffer is not None:
+            ffi.release(self._buffer)
+            self._buffer = None
+
+    def __del__(self) -> None:
+        # At interpreter exit the module's globals may already be gone: nothing to do then.
+        if getattr(self, "_lock", None) is not None and lib is not None:
+            try:
+                self.close()
+            except Exception:  # noqa: S110 - a finalizer must not raise
+                pass
+
+    # --- answers -----------------------------------------------------------------------
+
+    def predict(self, text: str, k: int) -> list[Suggestion]:
+        if not 0 <= k <= lib.KG_MAX_K:
+            raise ValueError(f"k must be an integer from 0 to {lib.KG_MAX_K}, not {k!r}")
+        data = _encode(text)
+        out = ffi.new("kg_suggestion[]", max(k, 1))
+        count = ffi.new("size_t *")
+        db = self._enter()
+        try:
+            _check(lib.kg_predict(db, data, len(data), k, out, count), self._name)
+            words, result = self._words, []
+            for i in range(count[0]):
+                s = out[i]
+                word = words.get(s.word_id) or self._word(db, s.word_id)
+                result.append(Suggestion(word, s.score))
+            return result
+        finally:
+            self._leave()
+
+    def score_sum(self, text: str) -> tuple[int, int]:
+        data = _encode(text)
+        total = ffi.new("int64_t *")
+        tokens = ffi.new("uint64_t *")
+        db = self._enter()
+        try:
+            _check(lib.kg_score_text(db, data, len(data), total, tokens), self._name)
+        finally:
+            self._leave()
+        return int(total[0]), int(tokens[0])
+
+    def verify(self) -> None:
+        """Check every byte (``kg_verify``): CRCs, padding, reserved fields, invariants."""
+        db = self._enter()
+        try:
+            _check(lib.kg_verify(db), self._name)
+        finally:
+            self._leave()
+
+    # --- the model ---------------------------------------------------------------------
+
+    @property
+    def order(self) -> int:
+        return self._call(lib.kg_order)
+
+    @property
+    def vocab_size(self) -> int:
+        return self._call(lib.kg_vocab_size)
+
+    @property
+    def counts(self) -> tuple[int, ...]:
+        db = self._enter()
+        try:
+            return tuple(lib.kg_ngram_count(db, n) for n in range(1, lib.kg_order(db) + 1))
+        finally:
+            self._leave()
+
+    @property
+    def format_version(self) -> tuple[int, int]:
+        major, minor = ffi.new("unsigned *"), ffi.new("unsigned *")
+        db = self._enter()
+        try:
+            lib.kg_format_version(db, major, minor)
+        finally:
+            self._leave()
+        return major[0], minor[0]
+
+    @property
+    def ignored_features(self) -> int:
+        return self._call(lib.kg_ignored_features)
+
+    @property
+    def metadata(self) -> bytes:
+        """The META section's bytes (UTF-8 JSON)."""
+        ptr, size = ffi.new("char **"), ffi.new("size_t *")
+        db = self._enter()
+        try:
+            _check(lib.kg_metadata(db, ptr, size), self._name)
+            return ffi.unpack(ptr[0], size[0])
+        finally:
+            self._leave()
+
+    def word(self, word_id: int) -> str:
+        """The spelling of a word id."""
+        db = self._enter()
+        try:
+            return self._word(db, word_id)
+        finally:
+            self._leave()
+
+    def lookup(self, word: str) -> int | None:
+        """The id of a folded word, or None if it is not in the vocabulary."""
+        data = _encode(word)
+        out = ffi.new("uint32_t *")
+        db = self._enter()
+        try:
+            status = lib.kg_lookup(db, data, len(data), out)
+        finally:
+            self._leave()
+        if status == lib.KG_E_NOT_FOUND:
+            return None
+        _check(status, self._name)
+        return int(out[0])
+
+    def score(self, context: list[int], word: int) -> int:
+        """score(word | context) for explicit ids, oldest first (FORMAT.md section 5)."""
+        ids = ffi.new("uint32_t[]", list(context) or [0])
+        out = ffi.new("int64_t *")
+        db = self._enter()
+        try:
+            _check(lib.kg_score_word(db, ids, len(context), word, out), self._name)
+        finally:
+            self._leave()
+        return int(out[0])
+
+    def _call(self, function):
+        db = self._enter()
+        try:
+            return function(db)
+        finally:
+            self._leave()
+
+    def _word(self, db, word_id: int) -> str:
+        word = self._words.get(word_id)
+        if word is None:
+            ptr, size = ffi.new("char **"), ffi.new("size_t *")
+            _check(lib.kg_word(db, word_id, ptr, size), self._name)
+            try:
+                word = ffi.unpack(ptr[0], size[0]).decode("utf-8")
+            except UnicodeDecodeError:
+                raise CorruptLangDB(f"{self._name}: word {word_id} is not valid UTF-8") from None
+            self._words[word_id] = word
+        return word
+
+
+def _file_view(file: LangDBFile) -> memoryview:
+    """The bytes of an open LangDBFile, shared (not copied) with the kernel."""
+    return file.buffer
+
+
+# --- the tokenization contract as the kernel reads it --------------------------------------
+
+
+def _tokenize(text: str | bytes, mode: int, capacity: int | None = None) -> str:
+    _require()
+    data = _encode(text)
+    size = ffi.new("size_t *")
+    if capacity is None:
+        capacity = 2 * len(data) + 16
+    while True:
+        out = ffi.new("char[]", capacity)
+        status = lib.kg_tokenize(data, len(data), mode, out, capacity, size)
+        if status != lib.KG_E_BUFFER_TOO_SMALL:
+            break
+        capacity = size[0]
+    _check(status, "kg_tokenize")
+    return ffi.unpack(out, size[0]).decode("utf-8")
+
+
+def sentences(text: str | bytes) -> list[list[str]]:
+    """``keyglide.text.sentences`` as the kernel computes it. A token whose fold is longer
+    than MAX_WORD_BYTES comes back as ``"<unk>"`` (the kernel keeps only that it is too long)."""
+    return [line.split(" ") for line in _tokenize(text, lib.KG_TOKENIZE_SENTENCES).split("\n")[:-1]]
+
+
+def cursor(text: str | bytes) -> Cursor:
+    """``keyglide.text.cursor`` as the kernel computes it (long tokens as ``"<unk>"``)."""
+    context, _, prefix = _tokenize(text, lib.KG_TOKENIZE_CURSOR).partition("\n")
+    return Cursor(tuple(context.split(" ")) if context else (), prefix or None)

@@ -1,0 +1,192 @@
+"""The native engine answers exactly as the reference engine: the same words, scores and
+order from ``predict``, the same integer sums from ``score_sum`` (so the same log-probability
+and perplexity), on random models (ties everywhere, top lists at every order, wide and narrow
+completions), on arbitrary text, and on a model the builder estimated from a corpus.
+
+Each answer is also checked against the conftest oracle (the literal recursion over a dict
+of n-grams), so that a disagreement says which side is wrong.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from conftest import Oracle, models, random_model, typed_texts, written
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from keyglide.engines import native
+from keyglide.engines.reference import ReferenceEngine
+from keyglide.format import SPECIAL_TOKENS
+from keyglide.reader import LangDBFile
+
+AVAILABLE, WHY = native.available()
+pytestmark = pytest.mark.skipif(not AVAILABLE, reason=f"native engine unavailable: {WHY}")
+
+KS = st.sampled_from([0, 1, 2, 3, 5, 16, 17, 40, 256])
+any_text = st.text(
+    st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=80
+)
+
+
+class Engines:
+    """A model opened by both engines over one file."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.file = LangDBFile.from_buffer(written(model))
+        self.reference = ReferenceEngine(self.file)
+        self.native = native.NativeEngine(self.file)
+        self.oracle = Oracle(model)
+
+    def close(self) -> None:
+        self.native.close()
+        self.file.close()
+
+    def check(self, content: str, k: int) -> None:
+        got = self.native.predict(content, k)
+        assert got == self.reference.predict(content, k), (content, k)
+        assert [(s.word, s.score) for s in got] == self.oracle.predict(content, k), (content, k)
+        total = self.native.score_sum(content)
+        assert total == self.reference.score_sum(content) == self.oracle.score_sum(content), content
+        if total[1]:
+            assert self.native.logprob(content) == self.reference.logprob(content)
+            assert self.native.perplexity(content) == self.reference.perplexity(content)
+        else:
+            with pytest.raises(ValueError):
+                self.native.perplexity(content)
+
+
+@given(models(), st.data())
+def test_random_models_and_typed_text(model, data):
+    engines = Engines(model)
+    try:
+        for _ in range(6):
+            engines.check(data.draw(typed_texts(model.vocab)), data.draw(KS))
+    finally:
+        engines.close()
+
+
+@given(models(max_words=12), any_text, KS)
+def test_random_models_and_any_text(model, content, k):
+    engines = Engines(model)
+    try:
+        engines.check(content, k)
+    finally:
+        engines.close()
+
+
+def _wide_vocabulary(rng: random.Random, size: int) -> list[str]:
+    """Many words sharing short prefixes, so completions span wide and narrow id ranges."""
+    words = set()
+    while len(words) < size:
+        head = rng.choice(["t", "th", "a", "s", "st", "é", "д", "don", "re"])
+        words.add(
+            head + "".join(rng.choice("aeinorst'-") for _ in range(rng.randint(0, 5))).strip("'-")
+        )
+        words.discard("")
+    words = {
+        w for w in words if "''" not in w and "--" not in w and "'-" not in w and "-'" not in w
+    }
+    return [*SPECIAL_TOKENS, *sorted(words, key=str.encode)]
+
+
+@pytest.fixture(
+    scope="module", params=[(2, 1), (3, 2), (4, 3), (5, 4)], ids=lambda p: f"order{p[0]}"
+)
+def wide(request):
+    order, seed = request.param
+    rng = random.Random(seed)
+    vocab = _wide_vocabulary(rng, 700)
+    model = random_model(
+        seed=seed, vocab=vocab, order=order, prob_width=1 + seed % 2, max_per_order=6000
+    )
+    engines = Engines(model)
+    yield engines
+    engines.close()
+
+
+@given(st.data())
+@settings(max_examples=60)
+def test_wide_completions_and_big_nodes(wide, data):
+    vocab = wide.model.vocab[3:]
+    context = " ".join(data.draw(st.lists(st.sampled_from(vocab), max_size=5)))
+    ending = data.draw(
+        st.sampled_from(["", " ", "t", "th", "s", "st", "a", "é", "д", "don'", "re-", "x", "T"])
+    )
+    if ending and ending != " " and context:
+        ending = " " + ending
+    wide.check(context + ending, data.draw(KS))
+
+
+def test_every_prefix_of_every_word(wide):
+    """Completion of every prefix of a sample of words, after contexts with big nodes."""
+    rng = random.Random(5)
+    vocab = wide.model.vocab[3:]
+    for word in rng.sample(vocab, 25):
+        context = " ".join(rng.sample(vocab, rng.randint(0, 3)))
+        for cut in range(1, len(word) + 1):
+            wide.check(f"{context} {word[:cut]}".lstrip(), rng.choice([1, 3, 20]))
+
+
+def test_a_built_model(tmp_path):
+    """A model the builder estimated (Kneser-Ney, pruned, quantized): realistic scores,
+    backoffs and top lists."""
+    from keyglide.build import Recipe, build
+
+    rng = random.Random(3)
+    nouns = "cat dog house tree river king queen child letter garden window city road".split()
+    verbs = "sees finds loves keeps writes opens leaves takes knows wants".split()
+    adjectives = "old small green quiet dark happy strange little".split()
+    sentences = []
+    for _ in range(4000):
+        subject = f"The {rng.choice(adjectives)} {rng.choice(nouns)}"
+        s = f"{subject} {rng.choice(verbs)} the {rng.choice(nouns)}"
+        if rng.random() < 0.3:
+            s += f" near the {rng.choice(adjectives)} {rng.choice(nouns)}"
+        sentences.append(s + rng.choice([".", "!", "?", "..."]))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(" ".join(sentences) + "\n", encoding="utf-8")
+    for order in (3, 4):
+        out = tmp_path / f"built-{order}.langdb"
+        recipe = Recipe.from_args(
+            corpus=[corpus],
+            order=order,
+            prune=[0, 1][: order - 2],
+            discount_fallback=[0.5, 1.0, 1.5],
+        )
+        build(recipe, out, jobs=1, progress=False, source_commit=None)
+        with LangDBFile.open(out) as f:
+            reference, engine = ReferenceEngine(f), native.NativeEngine(f)
+            engine.verify()
+            f.verify()
+            queries = [s[: rng.randint(0, len(s))] for s in rng.sample(sentences, 300)]
+            queries += ["", "The ", "the old c", "The quiet king sees the ", "Mr. ", "x" * 100]
+            for q in queries:
+                for k in (1, 3, 10):
+                    assert engine.predict(q, k) == reference.predict(q, k), q
+            text = " ".join(rng.sample(sentences, 200))
+            assert engine.score_sum(text) == reference.score_sum(text)
+            assert engine.perplexity(text) == reference.perplexity(text)
+            engine.close()
+
+
+def test_public_api_with_the_native_engine(tmp_path):
+    import keyglide
+    from keyglide.engines import ENGINE_NAMES
+
+    if "native" not in ENGINE_NAMES:
+        pytest.skip("keyglide.open does not offer engine='native' yet")
+    model = random_model(seed=1, vocab=[*SPECIAL_TOKENS, "a", "b", "c"], order=3)
+    path = tmp_path / "m.langdb"
+    path.write_bytes(written(model))
+    with (
+        keyglide.open(path, engine="native") as fast,
+        keyglide.open(path, engine="reference") as slow,
+    ):
+        assert fast.engine == "native"
+        for q in ["", "a ", "a b", "b c a "]:
+            assert fast.predict(q, 3) == slow.predict(q, 3)
+            assert fast.logprob(q) == slow.logprob(q)
+    with keyglide.open(path) as auto:
+        assert auto.engine == "native"
