@@ -1,4 +1,4 @@
-"""Automation: tests, lint, benchmarks. ``nox -l`` lists the sessions.
+"""Automation: tests, lint, sanitizers, benchmarks. ``nox -l`` lists the sessions.
 
 Virtualenvs are reused between runs (``nox -s tests`` is the developer loop and what CI runs);
 pass pytest arguments after ``--``: ``nox -s tests -- -k tokenize -x``.
@@ -7,6 +7,10 @@ pass pytest arguments after ``--``: ``nox -s tests -- -k tokenize -x``.
 from __future__ import annotations
 
 import os
+import random
+import shutil
+import subprocess
+from pathlib import Path
 
 import nox
 
@@ -53,3 +57,231 @@ def bench(session: nox.Session) -> None:
     """
     install(session, "dev")
     session.run("python", "tests/benchmarks/bench.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def faults(session: nox.Session) -> None:
+    """The langdb store under faults, with hundreds of writers killed at random moments.
+
+    ``tests/test_store_faults.py`` with ``KEYGLIDE_FAULT_RUNS`` random SIGKILLs of a writer
+    (default 500 here; the test suite runs 30), besides a kill before each of its file-system
+    calls, predictors racing ``KEYGLIDE_FAULT_SWITCHES`` activations and reverts (default
+    1000; the test suite does 200) and full disks. Pytest arguments go after ``--``.
+    """
+    install(session, "dev")
+    env = {
+        "KEYGLIDE_FAULT_RUNS": os.environ.get("KEYGLIDE_FAULT_RUNS", "500"),
+        "KEYGLIDE_FAULT_SWITCHES": os.environ.get("KEYGLIDE_FAULT_SWITCHES", "1000"),
+        "KEYGLIDE_REQUIRE_NATIVE": "1",
+    }
+    session.run("pytest", "tests/test_store_faults.py", *session.posargs, env=env)
+
+
+# The tests that drive the C kernel: run against a sanitized build by ``nox -s sanitize``.
+SANITIZED_TESTS = ["tests/test_native.py", "tests/test_equivalence.py", "tests/test_crosscheck.py"]
+
+
+@nox.session(python=PYTHON)
+def sanitize(session: nox.Session) -> None:
+    """The C kernel under AddressSanitizer + UndefinedBehaviorSanitizer, and under valgrind.
+
+    1. ``make -C native sanitize`` (the standalone library and examples, instrumented) and
+       the plain ``make -C native``, both into the session's temporary directory.
+    2. The cffi extension built with ``KEYGLIDE_SANITIZE=1`` into this session's virtualenv;
+       then the kernel's tests (``SANITIZED_TESTS``, or the pytest arguments after ``--``)
+       in a Python with the sanitizer runtimes preloaded. Any report aborts the run
+       (``-fno-sanitize-recover=all``, ``abort_on_error=1``); leak detection is off there
+       because the interpreter itself never frees some memory.
+    3. A small langdb built in the session, queried by the instrumented ``predict`` example
+       (leak detection on) and by the plain ``predict`` and ``bench`` examples under
+       ``valgrind --error-exitcode=1 --leak-check=full``.
+
+    Needs gcc (with its libasan and libubsan), make and valgrind: Debian's gcc, make and
+    valgrind packages.
+    """
+    for tool in ("make", "gcc", "valgrind"):
+        if shutil.which(tool) is None:
+            session.error(f"nox -s sanitize needs {tool} on PATH (Debian: apt-get install {tool})")
+    runtimes = [_gcc_runtime(session, name) for name in ("libasan.so", "libubsan.so")]
+    tmp = Path(session.create_tmp()).resolve()
+    build = tmp / "native"
+    shutil.rmtree(build, ignore_errors=True)
+
+    # 1. The standalone builds (BUILD/sanitize: instrumented; BUILD: plain, for valgrind).
+    session.run("make", "-s", "-C", "native", f"BUILD={build}", "sanitize", external=True)
+    session.run("make", "-s", "-C", "native", f"BUILD={build}", external=True)
+
+    # 2. The instrumented extension, and the tests in a Python that preloads the runtimes.
+    # setuptools builds in the source tree and skips an extension it finds up to date there,
+    # whatever the flags: this build gets a directory of its own and is always forced.
+    pybuild = tmp / "pybuild"
+    shutil.rmtree(pybuild, ignore_errors=True)
+    config = tmp / "setuptools.cfg"
+    config.write_text(f"[build]\nbuild_base = {pybuild}\n\n[build_ext]\nforce = 1\n")
+    session.install(".[dev,en]", env={"KEYGLIDE_SANITIZE": "1", "DIST_EXTRA_CONFIG": str(config)})
+    sanitized_python = {
+        "LD_PRELOAD": " ".join(runtimes),
+        "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1",
+        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+        # Every Python object from malloc: the texts and buffers the kernel reads get
+        # redzones (pymalloc's pools have none, so an overflow there would go unseen).
+        "PYTHONMALLOC": "malloc",
+        "KEYGLIDE_REQUIRE_NATIVE": "1",
+        "KEYGLIDE_CACHE_DIR": str(tmp / "cache"),
+        "HYPOTHESIS_PROFILE": os.environ.get("HYPOTHESIS_PROFILE", "default"),
+    }
+    session.run(
+        "python",
+        "-c",
+        "from keyglide._native import lib; import sys; "
+        "sys.exit(0 if lib.kg_py_sanitized() == 1 else "
+        "'keyglide._native in this virtualenv was not built with KEYGLIDE_SANITIZE=1')",
+        env=sanitized_python,
+    )
+    # --capture=sys: a report is written to file descriptor 2 just before the process
+    # aborts; pytest's default capture of that descriptor would swallow it.
+    session.run(
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--capture=sys",
+        *(session.posargs or SANITIZED_TESTS),
+        env=sanitized_python,
+    )
+
+    # 3. The C example on a langdb built here: instrumented, then under valgrind.
+    corpus = tmp / "corpus.txt"
+    corpus.write_text(_sample_corpus(), encoding="utf-8")
+    db = tmp / "small.langdb"
+    session.run(
+        "keyglide",
+        "build",
+        "--corpus",
+        str(corpus),
+        "--order",
+        "3",
+        "--prune",
+        "0",
+        "1",
+        "--discount-fallback",
+        "--jobs",
+        "1",
+        "--out",
+        str(db),
+        "-q",
+        env=sanitized_python,
+        silent=True,
+    )
+    paragraph = corpus.read_text(encoding="utf-8")[:500]
+    queries = [
+        ["-k", "5", "the old "],
+        ["-k", "256", "The quiet king sees the qu"],
+        ["-k", "3"],
+        ["-k", "10", paragraph + " "],
+        ["-k", "1", "Mr. Smith\u2019s well-known caf\udce9 do"],  # \udce9: the byte 0xE9
+    ]
+    leak_checked = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1", "UBSAN_OPTIONS": ""}
+    for query in queries:
+        session.run(
+            str(build / "sanitize" / "predict"),
+            str(db),
+            *query,
+            env=leak_checked,
+            external=True,
+            silent=True,
+        )
+    valgrind = ["valgrind", "-q", "--error-exitcode=1", "--leak-check=full"]
+    for query in queries:
+        session.run(*valgrind, str(build / "predict"), str(db), *query, external=True, silent=True)
+    # The failure path (a missing file: the example exits 1) must not leak either.
+    session.run(
+        "valgrind",
+        "-q",
+        "--error-exitcode=99",
+        "--leak-check=full",
+        str(build / "predict"),
+        str(tmp / "missing.langdb"),
+        "x",
+        external=True,
+        silent=True,
+        success_codes=[1],
+    )
+    session.run(
+        *valgrind, str(build / "bench"), str(db), "-n", "1", "-k", "3", external=True, silent=True
+    )
+
+
+def _gcc_runtime(session: nox.Session, name: str) -> str:
+    """The path of one of gcc's sanitizer runtimes (to preload into Python)."""
+    path = subprocess.run(
+        ["gcc", f"-print-file-name={name}"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    if not os.path.isabs(path) or not os.path.exists(path):
+        session.error(f"gcc has no {name} here: install gcc's sanitizer runtimes")
+    return os.path.realpath(path)
+
+
+def _sample_corpus(sentences: int = 3000, seed: int = 1) -> str:
+    """A deterministic toy corpus: repeated phrases (so that every order has n-grams with
+    many children), abbreviations, joiners, non-ASCII words."""
+    rng = random.Random(seed)
+    nouns = "king queen child letter garden window city road café naïveté дом straße".split()
+    verbs = "sees finds loves keeps writes opens leaves takes knows wants".split()
+    adjectives = "old small green quiet dark happy strange little well-known".split()
+    names = ["Mr. Smith", "Mrs. Brown", "Dr. Jones", "St. Clair", "o'Neil"]
+    out = []
+    for _ in range(sentences):
+        subject = rng.choice([f"the {rng.choice(adjectives)} {rng.choice(nouns)}", *names])
+        sentence = f"{subject} {rng.choice(verbs)} the {rng.choice(nouns)}"
+        if rng.random() < 0.3:
+            sentence += f" and doesn't {rng.choice(verbs)} the {rng.choice(nouns)}"
+        out.append(sentence[0].upper() + sentence[1:] + rng.choice([".", "!", "?", "..."]))
+        out.append("\n\n" if rng.random() < 0.05 else " ")
+    return "".join(out)
+
+
+def _corpora() -> Path:
+    """The shared corpora: $KEYGLIDE_CORPORA, else ../shared/corpora beside the repository."""
+    configured = os.environ.get("KEYGLIDE_CORPORA")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parent.parent / "shared" / "corpora"
+
+
+@nox.session(python=PYTHON)
+def langdb(session: nox.Session) -> None:
+    """Retrain a langdb and prepare its review: ``nox -s langdb -- RECIPE [--record]``.
+
+    Builds the recipe (no source commit recorded, so the sha256 is reproducible), checks the
+    sha256 against the recipe's ``[output] sha256`` (``--record`` writes it there on
+    purpose), keeps the file under ``langdb/releases/`` (ignored by git), evaluates it on the
+    recipe's ``[evaluation]`` text and writes the release report against the previous build
+    (``--baseline FILE`` to choose). See ``keyglide.report.release``.
+    """
+    if not session.posargs:
+        session.error("usage: nox -s langdb -- RECIPE.toml [--record] [--baseline FILE]")
+    install(session, "en")
+    session.run("python", "-m", "keyglide.report.release", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def kenlm(session: nox.Session) -> None:
+    """Agreement with KenLM: KenLM reading ``export-arpa``'s file scores the held-out text
+    token by token as keyglide does, and both perplexities are printed.
+
+    Builds the novels order-3 langdb (``langdb/recipes/novels-3.toml``, about a minute),
+    so it needs the corpus (skips without it). Installs the ``kenlm`` Python module, which
+    compiles from source (a C++ compiler and cmake; zlib optional). Arguments after ``--``
+    go to ``tests/agreement/kenlm_agreement.py`` (``--db FILE`` reuses a build).
+    """
+    corpora = _corpora()
+    if not (corpora / "novels.train.list").is_file():
+        session.skip(
+            f"the novels corpus is not at {corpora}: set KEYGLIDE_CORPORA to the folder that "
+            "holds novels.train.list"
+        )
+    install(session)
+    session.install("--no-binary", "kenlm", "kenlm")  # from source: there is no wheel to trust
+    session.run("python", "-c", "import kenlm; print('kenlm compiled and imports')")
+    work = session.create_tmp()  # the build and the ARPA file, replaced on every run
+    session.run("python", "tests/agreement/kenlm_agreement.py", "--work", work, *session.posargs)

@@ -10,6 +10,12 @@ and preprocessor lines dropped, integer macros passed as ``...`` so the compiler
 values), so the binding cannot drift from the C interface. The extension is stamped with the
 SDK version (``keyglide._version.__version__``): ``keyglide.engines.native`` refuses an
 extension built for another version. The header's KG_VERSION_* must equal that version.
+
+With ``KEYGLIDE_SANITIZE=1`` in the environment the kernel is compiled and linked with
+AddressSanitizer and UndefinedBehaviorSanitizer (``SANITIZE_FLAGS``; every report aborts).
+Such an extension only loads into a Python started with the sanitizer runtimes preloaded
+(``LD_PRELOAD``); ``nox -s sanitize`` builds and runs it that way. ``kg_py_sanitized()``
+says which kind of build an extension is.
 """
 
 from __future__ import annotations
@@ -25,6 +31,24 @@ ROOT = os.path.dirname(HERE)
 HEADER = os.path.join(HERE, "include", "keyglide.h")
 SOURCES = ["crc32.c", "db.c", "json.c", "open_path.c", "predict.c", "text.c"]
 VERSION_FILE = os.path.join(ROOT, "sdk", "keyglide", "_version.py")
+SANITIZE_FLAGS = [
+    "-O1",
+    "-g",
+    "-fno-omit-frame-pointer",
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=all",
+    # Python compiles extensions with its own CFLAGS, which include -fwrapv: that defines
+    # signed overflow and so turns its check off. The kernel is C99 without it elsewhere.
+    "-fno-wrapv",
+]
+
+
+def sanitizing() -> bool:
+    """Whether this build instruments the kernel (``KEYGLIDE_SANITIZE=1``)."""
+    value = os.environ.get("KEYGLIDE_SANITIZE", "")
+    if value not in ("", "0", "1"):
+        raise RuntimeError(f"KEYGLIDE_SANITIZE must be 0 or 1, not {value!r}")
+    return value == "1"
 
 
 def sdk_version() -> str:
@@ -81,18 +105,30 @@ def make_builder() -> FFI:
     ffibuilder = FFI()
     ffibuilder.cdef(cdef_from_header(header))
     ffibuilder.cdef("const char *kg_py_build_version(void);")
+    ffibuilder.cdef("int kg_py_sanitized(void);")
+    sanitize = sanitizing()
+    if sanitize and os.name != "posix":
+        raise RuntimeError("KEYGLIDE_SANITIZE=1 needs gcc or clang")
+    # The kernel's symbols stay private to the extension: another copy of the library
+    # loaded in the same process cannot clash with them.
+    compile_args = ["-O2", "-fvisibility=hidden"] if os.name == "posix" else []
+    if sanitize:
+        compile_args += SANITIZE_FLAGS
     # setuptools wants source paths relative to the directory it runs in.
     relative = os.path.relpath(HERE, os.getcwd())
     ffibuilder.set_source(
         "keyglide._native",
+        # The kind of build is part of the generated source, not only of the flags, so
+        # that switching KEYGLIDE_SANITIZE changes the source and setuptools never reuses
+        # an extension compiled the other way from its build directory.
         '#include "keyglide.h"\n'
-        "static const char *kg_py_build_version(void) { return KG_PY_SDK_VERSION; }\n",
+        "static const char *kg_py_build_version(void) { return KG_PY_SDK_VERSION; }\n"
+        f"static int kg_py_sanitized(void) {{ return {int(sanitize)}; }}\n",
         sources=[os.path.join(relative, "src", name) for name in SOURCES],
         include_dirs=[os.path.join(relative, "include"), os.path.join(relative, "src")],
         define_macros=[("KG_PY_SDK_VERSION", f'"{version}"')],
-        # The kernel's symbols stay private to the extension: another copy of the library
-        # loaded in the same process cannot clash with them.
-        extra_compile_args=["-O2", "-fvisibility=hidden"] if os.name == "posix" else [],
+        extra_compile_args=compile_args,
+        extra_link_args=["-fsanitize=address,undefined"] if sanitize else [],
     )
     return ffibuilder
 

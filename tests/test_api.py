@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 
@@ -21,6 +20,8 @@ def test_the_public_surface():
         "open",
         "LangDB",
         "Suggestion",
+        "evaluate",
+        "Evaluation",
         "MAX_K",
         "KeyglideError",
         "LangDBError",
@@ -31,6 +32,16 @@ def test_the_public_surface():
         "BuildError",
         "DefaultLangDBUnavailable",
         "EngineUnavailable",
+        "Store",
+        "StorePredictor",
+        "open_store",
+        "StoreError",
+        "InvalidName",
+        "NotInstalled",
+        "NoPreviousVersion",
+        "VersionConflict",
+        "CorruptStore",
+        "StoreWriteError",
     }
     assert all(hasattr(keyglide, name) for name in keyglide.__all__)
     assert keyglide.__version__ == __version__
@@ -42,13 +53,26 @@ def test_errors_form_one_hierarchy():
         assert issubclass(getattr(keyglide, error), keyglide.LangDBError)
     assert issubclass(keyglide.LangDBError, keyglide.KeyglideError)
     assert issubclass(keyglide.BuildError, keyglide.KeyglideError)
+    for error in (
+        "InvalidName",
+        "NotInstalled",
+        "NoPreviousVersion",
+        "VersionConflict",
+        "CorruptStore",
+        "StoreWriteError",
+    ):
+        assert issubclass(getattr(keyglide, error), keyglide.StoreError)
+    assert issubclass(keyglide.StoreError, keyglide.KeyglideError)
+    assert issubclass(keyglide.StoreWriteError, OSError)
 
 
-def test_suggestions_are_frozen_slotted_values():
+def test_suggestions_are_immutable_values():
     s = Suggestion("word", -1234)
     assert (s.word, s.score) == ("word", -1234)
     assert s == Suggestion("word", -1234)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    word, score = s
+    assert (word, score) == ("word", -1234)
+    with pytest.raises(AttributeError):
         s.word = "other"
     assert not hasattr(s, "__dict__")
 

@@ -815,17 +815,64 @@ def test_example_prints_what_the_engine_answers(standalone, tmp_path, base_file)
     assert subprocess.run([str(standalone / "predict")], capture_output=True).returncode == 2
 
 
+def readme_program() -> str:
+    """The minimal program of native/README.md ("Embedding the C kernel")."""
+    readme = (NATIVE / "README.md").read_text(encoding="utf-8")
+    programs = [b for b in re.findall(r"```c\n(.*?)```", readme, re.S) if "embed.c" in b]
+    assert len(programs) == 1, "native/README.md should hold one embed.c program"
+    return programs[0]
+
+
+def test_the_readme_program_builds_and_answers(standalone, tmp_path, base_file):
+    """The README's program, linked with the static and with the shared library, prints the
+    reference engine's answers twice: opened from a path, then from memory."""
+    source = tmp_path / "embed.c"
+    source.write_text(readme_program(), encoding="utf-8")
+    links = {
+        "static": [str(standalone / "libkeyglide.a")],
+        "shared": [f"-L{standalone}", "-lkeyglide", f"-Wl,-rpath,{standalone}"],
+    }
+    binaries = {}
+    for kind, link in links.items():
+        binaries[kind] = tmp_path / f"embed-{kind}"
+        subprocess.run(
+            ["cc", "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror"]
+            + [f"-I{NATIVE / 'include'}", str(source), *link, "-o", str(binaries[kind])],
+            check=True,
+            capture_output=True,
+        )
+    path = tmp_path / "x.langdb"
+    path.write_bytes(base_file)
+    with LangDBFile.open(path) as f:
+        reference = ReferenceEngine(f)
+        for query in ["w01 w02 ", "don'", "é дом w1", ""]:
+            expected = "".join(f"{s.word}\t{s.score}\n" for s in reference.predict(query, 5))
+            for kind, binary in binaries.items():
+                run = subprocess.run([binary, path, query], capture_output=True, check=True)
+                assert run.stdout.decode("utf-8") == expected * 2, (kind, query)
+    bad = subprocess.run(
+        [binaries["static"], tmp_path / "missing.langdb", "x"], capture_output=True
+    )
+    assert bad.returncode == 1 and b"missing.langdb" in bad.stderr
+
+
 # --- the binding ------------------------------------------------------------------------
 
 
 def test_version_stamp():
+    """The version is written once, in sdk/keyglide/_version.py: the header's KG_VERSION_*
+    (which build_ffi.py also refuses to build against if they differ), the compiled kernel's
+    version string and number all equal it."""
     assert native.kernel_version() == __version__
     header = (NATIVE / "include" / "keyglide.h").read_text()
     parts = [
-        re.search(rf"#define KG_VERSION_{p} (\d+)", header).group(1)
+        re.search(rf"^#define KG_VERSION_{p} (\d+)\s*$", header, re.M).group(1)
         for p in ("MAJOR", "MINOR", "PATCH")
     ]
     assert ".".join(parts) == __version__
+    major, minor, patch = map(int, __version__.split("."))
+    assert native.lib.kg_version_number() == major * 10000 + minor * 100 + patch
+    assert native.lib.KG_VERSION_NUMBER == native.lib.kg_version_number()
 
 
 def test_a_stale_extension_is_refused(monkeypatch):

@@ -605,3 +605,17 @@ def test_describe_lists_the_sections(tiny):
     names = [(s["name"], s["order"]) for s in summary["sections"]]
     assert names[:3] == [("META", 0), ("VOCAB_OFFSETS", 0), ("VOCAB_BYTES", 0)]
     assert summary["metadata"]["order"] == 3
+
+
+@pytest.mark.parametrize("engine", ["reference", "native"])
+def test_a_degraded_database_answers_and_says_what_it_ignored(tiny, tmp_path, engine):
+    import keyglide
+
+    path = tmp_path / "degraded.langdb"
+    path.write_bytes(with_header(tiny, optional_features=1 << 40))
+    plain = tmp_path / "plain.langdb"
+    plain.write_bytes(tiny)
+    with keyglide.open(path, engine=engine) as db, keyglide.open(plain, engine=engine) as ref:
+        assert db.info["ignored_features"] == 1 << 40
+        assert ref.info["ignored_features"] == 0
+        assert db.predict("", k=5) == ref.predict("", k=5)

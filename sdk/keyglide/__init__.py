@@ -24,20 +24,34 @@ from keyglide.errors import (
     BuildError,
     ChecksumMismatch,
     CorruptLangDB,
+    CorruptStore,
     DefaultLangDBUnavailable,
     EngineUnavailable,
+    InvalidName,
     KeyglideError,
     LangDBError,
+    NoPreviousVersion,
+    NotInstalled,
+    StoreError,
+    StoreWriteError,
     TruncatedLangDB,
     UnsupportedVersion,
+    VersionConflict,
 )
+
+# The function shadows its module as an attribute of the package: ``keyglide.evaluate(...)``;
+# ``from keyglide.evaluate import ...`` still reaches the module.
+from keyglide.evaluate import Evaluation, evaluate
 from keyglide.reader import LangDBFile
+from keyglide.store import Store, StorePredictor, open_store
 
 __all__ = [
     "__version__",
     "open",
     "LangDB",
     "Suggestion",
+    "evaluate",
+    "Evaluation",
     "MAX_K",
     "KeyglideError",
     "LangDBError",
@@ -48,6 +62,16 @@ __all__ = [
     "BuildError",
     "DefaultLangDBUnavailable",
     "EngineUnavailable",
+    "Store",
+    "StorePredictor",
+    "open_store",
+    "StoreError",
+    "InvalidName",
+    "NotInstalled",
+    "NoPreviousVersion",
+    "VersionConflict",
+    "CorruptStore",
+    "StoreWriteError",
 ]
 
 
@@ -119,10 +143,15 @@ class LangDB:
 
     @property
     def info(self) -> dict[str, Any]:
-        """Format version, data version, language, engine, path and the full metadata."""
+        """Format version, data version, language, engine, path and the full metadata.
+
+        ``ignored_features`` is the mask of optional feature bits this SDK does not know and
+        skipped: when it is not 0 the database is open *degraded* (it answers without them).
+        """
         file, engine = self._live()
         return {
             "format": f"{file.header.major}.{file.header.minor}",
+            "ignored_features": file.ignored_features,
             "data_version": file.meta.get("data_version"),
             "language": file.meta.get("language"),
             "engine": engine.name,
@@ -168,6 +197,8 @@ def _check_text(text: str) -> str:
 
 
 def _check_k(k: int) -> int:
+    if type(k) is int and 0 <= k <= MAX_K:  # the common case, checked first: it is per keystroke
+        return k
     try:
         value = operator.index(k)
     except TypeError:

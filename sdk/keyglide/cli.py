@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import keyglide
 from keyglide import text as contract
+from keyglide.crosscheck import DEFAULT_K, DEFAULT_LIMIT, crosscheck
 from keyglide.errors import KeyglideError
 
 
@@ -100,10 +102,39 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tokenize", help="the contract's tokens of stdin: one sentence per line")
     p.set_defaults(run=_tokenize)
 
+    p = sub.add_parser(
+        "crosscheck",
+        help="check that the native kernel answers exactly as the reference engine on a text",
+        description="Ask both engines (reference and native) the next word before every word "
+        "of a text and the completion of every prefix of it, and score every sentence; exit 1 "
+        "if any answer differs (words, scores, order or sums), 0 if all are identical.",
+    )
+    p.add_argument("--db", type=Path, required=True, help="langdb file")
+    p.add_argument("--text", type=Path, required=True, metavar="FILE", help="UTF-8 text file")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        metavar="N",
+        help=f"check the first N words of the text, 0 for all (default {DEFAULT_LIMIT}; "
+        "the reference engine takes about a millisecond per call)",
+    )
+    p.add_argument(
+        "-k",
+        type=int,
+        default=DEFAULT_K,
+        help=f"suggestions compared per call (default {DEFAULT_K})",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(run=_crosscheck)
+
     p = sub.add_parser("export-arpa", help="write a langdb's model as an ARPA file")
     p.add_argument("--db", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(run=_export_arpa)
+
+    _store_parsers(sub)
+    _evaluation_parsers(sub)
     return parser
 
 
@@ -240,12 +271,403 @@ def _tokenize(args) -> int:
     return 0
 
 
+def _crosscheck(args) -> int:
+    if not 1 <= args.k <= keyglide.MAX_K:
+        raise UserError(f"-k must be an integer from 1 to {keyglide.MAX_K}")
+    if args.limit < 0:
+        raise UserError("--limit must be at least 0 (0 checks every word)")
+    content = contract.decode(args.text.read_bytes())
+    progress = None if args.quiet else _ProgressLine("crosscheck")
+    try:
+        result = crosscheck(args.db, content, limit=args.limit or None, k=args.k, progress=progress)
+    finally:
+        if progress is not None:
+            progress.done()
+    if result.words == 0:
+        raise UserError(f"{args.text}: the text has no words: nothing to check")
+    print(result.report())
+    return 0 if result.ok else 1
+
+
+class _ProgressLine:
+    """Progress of a long run on stderr: one line redrawn in place on a terminal, a line
+    every ten seconds otherwise; nothing for runs shorter than a second."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._tty = sys.stderr.isatty()
+        self._started = time.monotonic()
+        self._next = self._started + 1.0
+        self._drawn = False
+
+    def __call__(self, done: int, total: int, calls: int) -> None:
+        now = time.monotonic()
+        if now < self._next and done < total:
+            return
+        if now - self._started < 1.0:
+            return
+        self._next = now + (0.2 if self._tty else 10.0)
+        rate = calls / (now - self._started)
+        line = f"{self._name}: {done}/{total} words, {calls} calls, {rate:.0f} calls/s"
+        if self._tty:
+            print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
+            self._drawn = True
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self._drawn:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+
+
 def _export_arpa(args) -> int:
     from keyglide.arpa import export_arpa
 
     export_arpa(args.db, args.out)
     print(args.out)
     return 0
+
+
+# --- keyglide store ---------------------------------------------------------------------------
+
+
+def _store_parsers(sub) -> None:
+    p = sub.add_parser(
+        "store",
+        help="install, activate and revert langdbs in an on-device store",
+        description="Manage a store of langdbs installed side by side by language and data "
+        "version, one active per language. Activate and revert are atomic; a killed or failed "
+        "command leaves the store as it was. The store is the directory given with --root "
+        "(default: $KEYGLIDE_STORE).",
+    )
+    actions = p.add_subparsers(metavar="ACTION", dest="action", required=True)
+    root = argparse.ArgumentParser(add_help=False)
+    root.add_argument(
+        "--root", type=Path, metavar="DIR", help="the store's directory (default: $KEYGLIDE_STORE)"
+    )
+
+    q = actions.add_parser(
+        "install",
+        parents=[root],
+        help="verify a langdb and install it under its language and data version",
+    )
+    q.add_argument("file", type=Path, help="the langdb file")
+    q.set_defaults(run=_store_install)
+
+    q = actions.add_parser(
+        "activate", parents=[root], help="make an installed version the active one (atomic)"
+    )
+    q.add_argument("language", help="language tag, e.g. en")
+    q.add_argument("version", help="an installed data version")
+    q.set_defaults(run=_store_activate)
+
+    q = actions.add_parser(
+        "revert", parents=[root], help="go back to the previously active version (atomic)"
+    )
+    q.add_argument("language")
+    q.set_defaults(run=_store_revert)
+
+    q = actions.add_parser(
+        "history", parents=[root], help="a language's activations, newest (active) first"
+    )
+    q.add_argument("language")
+    q.set_defaults(run=_store_history)
+
+    q = actions.add_parser(
+        "list", parents=[root], help="installed versions: active, previous or installed"
+    )
+    q.set_defaults(run=_store_list)
+
+    q = actions.add_parser(
+        "gc",
+        parents=[root],
+        help="remove old versions that are not active, not in the revert history and not open",
+    )
+    q.add_argument(
+        "--keep",
+        type=int,
+        default=2,
+        metavar="N",
+        help="keep each language's N newest versions in any case (default 2)",
+    )
+    q.set_defaults(run=_store_gc)
+
+    q = actions.add_parser(
+        "active", parents=[root], help="the active version of a language: version, sha256, path"
+    )
+    q.add_argument("language")
+    q.set_defaults(run=_store_active)
+
+
+def _the_store(args) -> keyglide.Store:
+    import os
+
+    root = args.root or os.environ.get("KEYGLIDE_STORE")
+    if not root:
+        raise UserError("give the store's directory with --root DIR (or set KEYGLIDE_STORE)")
+    return keyglide.Store(root)
+
+
+def _store_install(args) -> int:
+    entry = _the_store(args).install(args.file)
+    print(f"{entry.language}\t{entry.version}\t{entry.sha256}\t{entry.path}")
+    return 0
+
+
+def _store_activate(args) -> int:
+    a = _the_store(args).activate(args.language, args.version)
+    print(f"{a.language}\t{a.version}\t{a.sha256}")
+    return 0
+
+
+def _store_revert(args) -> int:
+    a = _the_store(args).revert(args.language)
+    print(f"{a.language}\t{a.version}\t{a.sha256}")
+    return 0
+
+
+def _store_history(args) -> int:
+    history = _the_store(args).history(args.language)
+    if not history:
+        raise UserError(f"{args.language} was never activated in this store")
+    for i, a in enumerate(history):
+        state = "active" if i == 0 else "previous"
+        print(f"{a.version}\t{a.sha256}\t{a.activated_at}\t{state}")
+    return 0
+
+
+def _store_list(args) -> int:
+    for entry in _the_store(args).list():
+        print(f"{entry.language}\t{entry.version}\t{entry.size}\t{entry.state}")
+    return 0
+
+
+def _store_gc(args) -> int:
+    if args.keep < 0:
+        raise UserError("--keep must be at least 0")
+    result = _the_store(args).gc(keep=args.keep)
+    for entry in result.removed:
+        print(f"removed\t{entry.language}\t{entry.version}")
+    for entry in result.in_use:
+        print(f"in use\t{entry.language}\t{entry.version}\t(open in a predictor: kept)")
+    return 0
+
+
+def _store_active(args) -> int:
+    entry = _the_store(args).active(args.language)
+    if entry is None:
+        raise UserError(f"{args.language} has no active version in this store")
+    print(f"{entry.version}\t{entry.sha256}\t{entry.path}")
+    return 0
+
+
+# --- keyglide eval, keyglide report ----------------------------------------------------------
+
+
+def _evaluation_parsers(sub) -> None:
+    from keyglide.evaluate import DEFAULT_K as EVAL_K
+
+    p = sub.add_parser(
+        "eval",
+        help="keystroke savings, accuracy, perplexity and speed of a langdb on a held-out text",
+        description="Simulate typing a text with the langdb's suggestions and report the "
+        "keystroke savings rate (KSR), next-word top-1/top-k accuracy, completion accuracy "
+        "after 1-3 letters, perplexity, OOV rate and predictions per second. Words are the "
+        "tokenization contract's folded tokens; characters are counted as their Unicode code "
+        "points. See keyglide.evaluate for the exact definitions.",
+    )
+    p.add_argument("--db", type=Path, required=True, help="langdb file")
+    p.add_argument(
+        "--text",
+        type=Path,
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="UTF-8 text file(s), read as one text (a blank line between files)",
+    )
+    p.add_argument("-k", type=int, default=EVAL_K, help=f"suggestions shown (default {EVAL_K})")
+    p.add_argument("--json", type=Path, metavar="OUT", help="also write the metrics as JSON")
+    p.add_argument(
+        "--hide-offered",
+        action="store_true",
+        help="also report the KSR when words offered and not taken are not offered again "
+        "for the same word",
+    )
+    p.add_argument(
+        "--details",
+        type=Path,
+        metavar="OUT",
+        help="write one JSON line per sentence: its words, after how many characters each "
+        "was accepted (null: never), keys saved",
+    )
+    p.add_argument(
+        "--limit-words",
+        type=int,
+        metavar="N",
+        help="simulate typing on the first N words only (perplexity covers the whole text)",
+    )
+    p.add_argument(
+        "--engine",
+        default="auto",
+        choices=("auto", "native", "reference"),
+        help="prediction engine (default: auto, the native kernel when installed)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(run=_eval)
+
+    p = sub.add_parser(
+        "report",
+        help="a release review report of a langdb against the previous release",
+        description="Evaluate NEW and the baseline on the same held-out text and write a "
+        "self-contained HTML page (DIR/index.html) and a markdown summary for a pull request "
+        "(DIR/summary.md): metrics side by side, charts, the standard review examples, which "
+        "SDK releases read the file, and the provenance difference.",
+    )
+    p.add_argument("new", type=Path, metavar="NEW", help="the langdb under review")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="OLD",
+        help="the release it replaces (omit only for a first release)",
+    )
+    p.add_argument(
+        "--text",
+        type=Path,
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="held-out text file(s), read as one text",
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
+    p.add_argument("-k", type=int, default=EVAL_K, help=f"suggestions shown (default {EVAL_K})")
+    p.add_argument(
+        "--limit-words", type=int, metavar="N", help="simulate typing on the first N words only"
+    )
+    p.add_argument(
+        "--examples",
+        type=Path,
+        metavar="TOML",
+        help="review examples (default: langdb/examples/review.toml of this repository)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(run=_report)
+
+
+def _check_eval_args(args) -> None:
+    if not 1 <= args.k <= keyglide.MAX_K:
+        raise UserError(f"-k must be an integer from 1 to {keyglide.MAX_K}")
+    if args.limit_words is not None and args.limit_words < 1:
+        raise UserError("--limit-words must be at least 1")
+
+
+def _eval(args) -> int:
+    from keyglide.evaluate import evaluate, read_texts
+
+    _check_eval_args(args)
+    content = read_texts(args.text)
+    progress = None if args.quiet else _ProgressBar("eval")
+    with _open(args) as db:
+        try:
+            result = evaluate(
+                db,
+                content,
+                k=args.k,
+                hide_offered=args.hide_offered,
+                limit_words=args.limit_words,
+                details=args.details is not None,
+                progress=progress,
+            )
+        finally:
+            if progress is not None:
+                progress.done()
+    if result.words == 0:
+        raise UserError(
+            f"{', '.join(map(str, args.text))}: the text has no words: nothing to evaluate"
+        )
+    print(result.summary())
+    if args.json is not None:
+        _write_json(args.json, result.to_dict())
+    if args.details is not None:
+        with open(args.details, "w", encoding="utf-8") as out:
+            for record in result.details:
+                out.write(json.dumps(record, ensure_ascii=False))
+                out.write("\n")
+    return 0
+
+
+def _write_json(path: Path, data) -> None:
+    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False, default=str)
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+def _report(args) -> int:
+    from keyglide.report import write_report
+
+    _check_eval_args(args)
+    progress = None if args.quiet else _ProgressBar("report")
+    try:
+        result = write_report(
+            args.new,
+            args.baseline,
+            args.text,
+            args.out,
+            k=args.k,
+            limit_words=args.limit_words,
+            examples=args.examples,
+            progress=progress,
+        )
+    finally:
+        if progress is not None:
+            progress.done()
+    print(result.index)
+    print(result.summary)
+    return 0
+
+
+class _ProgressBar:
+    """A progress bar on stderr, redrawn in place on a terminal; on a pipe, a line every ten
+    seconds; nothing for runs shorter than a second. Called as (done, total, predictions);
+    ``label`` changes the text before the bar (one bar per stage)."""
+
+    WIDTH = 30
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._tty = sys.stderr.isatty()
+        self._started = time.monotonic()
+        self._next = self._started + 1.0
+        self._drawn = False
+
+    def __call__(self, done: int, total: int, predictions: int) -> None:
+        now = time.monotonic()
+        if done == 0 and predictions == 0:  # the first report: the stage starts now
+            self._started, self._next = now, now + 1.0
+        if now < self._next or now - self._started < 1.0:
+            return
+        self._next = now + (0.1 if self._tty else 10.0)
+        filled = self.WIDTH * done // total if total else self.WIDTH
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        percent = 100 * done / total if total else 100.0
+        rate = predictions / (now - self._started)
+        line = (
+            f"{self.label} [{bar}] {percent:5.1f}% {done:,}/{total:,} words, "
+            f"{rate:,.0f} predictions/s"
+        )
+        if self._tty:
+            print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
+            self._drawn = True
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def restart(self, label: str) -> None:
+        """A new stage: a new label and rate."""
+        self.label = label
+        self._started = time.monotonic()
+        self._next = self._started + 1.0
+
+    def done(self) -> None:
+        if self._drawn:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

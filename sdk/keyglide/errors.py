@@ -37,3 +37,35 @@ class DefaultLangDBUnavailable(KeyglideError):
 
 class EngineUnavailable(KeyglideError, RuntimeError):
     """The requested prediction engine cannot run here (for example, no compiled kernel)."""
+
+
+class StoreError(KeyglideError):
+    """The on-device langdb store (``keyglide.Store``) cannot do what was asked."""
+
+
+class InvalidName(StoreError, ValueError):
+    """A language tag or data version that cannot name a langdb in the store."""
+
+
+class NotInstalled(StoreError, LookupError):
+    """The version is not installed in the store, or the language has no active version."""
+
+
+class NoPreviousVersion(StoreError):
+    """``revert``: the language has no previously active version to go back to."""
+
+
+class VersionConflict(StoreError):
+    """``install``: other bytes claim a language and data version already installed."""
+
+
+class CorruptStore(StoreError):
+    """A store's pointer is damaged or was edited by hand, or names a missing or changed file."""
+
+
+class StoreWriteError(StoreError, OSError):
+    """Writing to the store failed (a full disk, an unwritable or read-only directory); an
+    install leaves the store as it was. ``errno`` is the system's error number."""
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()

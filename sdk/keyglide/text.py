@@ -168,6 +168,12 @@ def sentences(text: str) -> list[list[str]]:
     return result
 
 
+def spans(text: str) -> list[tuple[int, int]]:
+    """The tokens of ``text`` as (start, end) offsets, in order: ``text[start:end]`` is a
+    token as written (fold it for lookup). The same tokens ``sentences`` and ``cursor`` read."""
+    return [match.span() for match in _TOKEN_RE.finditer(text)]
+
+
 @dataclass(frozen=True)
 class Cursor:
     """What the text before the cursor asks for.

@@ -10,10 +10,11 @@ file), ``pipeline`` (all of them, with provenance).
 """
 
 from keyglide.build.pipeline import BuildResult, build, builder_source_commit, print_progress
-from keyglide.build.recipe import Input, InputFile, Recipe, Source
+from keyglide.build.recipe import HeldOutText, Input, InputFile, Recipe, Source
 
 __all__ = [
     "BuildResult",
+    "HeldOutText",
     "Input",
     "InputFile",
     "Recipe",

@@ -60,6 +60,14 @@ A recipe is a TOML file (``langdb/recipes/*.toml``). Top-level keys:
     ``sha256``: the expected SHA-256 of the built langdb, for callers that check a release
     build against its recipe. It is not part of the recorded recipe (it cannot be: the hash
     depends on the recorded recipe).
+``[evaluation]`` (table, optional)
+    The held-out text a release of this langdb is evaluated on (``nox -s langdb``, which
+    evaluates the build and writes its review report). Its files are named like an input's:
+    ``text = "a.txt"`` or ``text = ["a.txt", ...]``, or ``list`` with an optional
+    ``directory``; ``sha256`` or ``checksums`` check them the same way. ``limit_words``
+    (optional): simulate typing on the first N words only (perplexity always covers the
+    whole text). It is not part of the recorded recipe either: it says how a release is
+    reviewed, not how it is built, so adding or changing it does not change the file.
 """
 
 from __future__ import annotations
@@ -86,12 +94,14 @@ MIN_BITS, MAX_BITS = 2, 16
 _RECIPE_KEYS = {
     "name", "language", "data_version", "order", "vocab_size", "prune", "prob_bits",
     "backoff_bits", "discount_fallback", "lowest_order", "inputs", "sources", "output",
+    "evaluation",
 }
 _INPUT_KEYS = {
     "kind", "paths", "list", "directory", "package", "resource", "sha256", "checksums", "order",
 }
 _SOURCE_KEYS = {"name", "licence", "attribution"}
 _OUTPUT_KEYS = {"sha256"}
+_EVALUATION_KEYS = {"text", "list", "directory", "sha256", "checksums", "limit_words"}
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
@@ -117,6 +127,15 @@ class Input:
     sha256: str | None = None
     checksums: str | None = None
     order: int | None = None
+
+
+@dataclass(frozen=True)
+class HeldOutText:
+    """A recipe's ``[evaluation]``: the held-out text (files named as an input's are, of
+    kind ``text``) and how many of its words to simulate typing (None: all)."""
+
+    files: Input
+    limit_words: int | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +171,7 @@ class Recipe:
     lowest_order: str = "continuation"
     sources: tuple[Source, ...] = ()
     output_sha256: str | None = None
+    evaluation: HeldOutText | None = None
     base_dir: Path = field(default_factory=Path.cwd, compare=False)
 
     def __post_init__(self) -> None:
@@ -190,6 +210,9 @@ class Recipe:
         if not isinstance(output, dict):
             raise BuildError("'output' must be a table ([output])")
         _check_keys(output, _OUTPUT_KEYS, "[output]")
+        evaluation = data.get("evaluation")
+        if evaluation is not None and not isinstance(evaluation, dict):
+            raise BuildError("'evaluation' must be a table ([evaluation])")
         return cls(
             name=data["name"],
             order=data["order"],
@@ -204,6 +227,7 @@ class Recipe:
             lowest_order=data.get("lowest_order", "continuation"),
             sources=tuple(_source_from_dict(s, n) for n, s in enumerate(sources, 1)),
             output_sha256=output.get("sha256"),
+            evaluation=_evaluation_from_dict(evaluation) if evaluation is not None else None,
             base_dir=base_dir if base_dir is not None else Path.cwd(),
         )
 
@@ -269,6 +293,13 @@ class Recipe:
             ],
         }
 
+    def resolve_evaluation(self) -> list[InputFile]:
+        """The ``[evaluation]`` text files, located, hashed and checked; BuildError if the
+        recipe has no ``[evaluation]``."""
+        if self.evaluation is None:
+            raise BuildError(f"the recipe {self.name!r} has no [evaluation] table")
+        return _resolve_input(self, self.evaluation.files)
+
     def resolve_inputs(self) -> list[InputFile]:
         """Every input file, located, hashed and checked against the expected hashes."""
         files: list[InputFile] = []
@@ -303,6 +334,8 @@ def _validate(recipe: Recipe) -> None:
         _validate_input(item, n, recipe.order)
     if recipe.output_sha256 is not None and not _is_sha256(recipe.output_sha256):
         raise BuildError("[output] sha256 must be 64 lowercase hexadecimal digits")
+    if recipe.evaluation is not None:
+        _validate_evaluation(recipe.evaluation)
 
 
 def _validate_prune(prune: tuple[int, ...], order: int) -> None:
@@ -320,6 +353,26 @@ def _validate_prune(prune: tuple[int, ...], order: int) -> None:
                 f"{n}-grams seen up to {lower} times but {n + 1}-grams only up to {higher}, "
                 f"which would keep n-grams whose prefix is pruned"
             )
+
+
+def _validate_evaluation(evaluation: HeldOutText) -> None:
+    item = evaluation.files
+    if item.kind != "text" or item.package is not None or item.order is not None:
+        raise BuildError("[evaluation] names text files: 'text', or 'list' + 'directory'")
+    if bool(item.paths) == (item.list is not None):
+        raise BuildError("[evaluation]: give exactly one of 'text' and 'list'")
+    if item.directory is not None and item.list is None:
+        raise BuildError("[evaluation]: 'directory' only goes with 'list'")
+    if item.sha256 is not None:
+        if not _is_sha256(item.sha256):
+            raise BuildError("[evaluation]: 'sha256' must be 64 lowercase hexadecimal digits")
+        if item.list is not None or len(item.paths) > 1:
+            raise BuildError(
+                "[evaluation]: 'sha256' checks a text of one file; for several use 'checksums'"
+            )
+    limit = evaluation.limit_words
+    if limit is not None and (not _is_int(limit) or limit < 1):
+        raise BuildError(f"[evaluation] 'limit_words' must be a positive integer, not {limit!r}")
 
 
 def _validate_input(item: Input, n: int, order: int) -> None:
@@ -399,6 +452,30 @@ def _input_from_dict(data: dict[str, Any], n: int) -> Input:
         sha256=data.get("sha256"),
         checksums=data.get("checksums"),
         order=data.get("order"),
+    )
+
+
+def _evaluation_from_dict(data: dict[str, Any]) -> HeldOutText:
+    _check_keys(data, _EVALUATION_KEYS, "[evaluation]")
+    paths = data.get("text", ())
+    if isinstance(paths, str):
+        paths = (paths,)
+    paths = _as_tuple(paths, "[evaluation] 'text'")
+    if not all(isinstance(p, str) for p in paths):
+        raise BuildError("[evaluation]: 'text' must be a path or a list of paths")
+    for key in ("list", "directory", "sha256", "checksums"):
+        if key in data and not isinstance(data[key], str):
+            raise BuildError(f"[evaluation]: {key!r} must be a string")
+    return HeldOutText(
+        files=Input(
+            kind="text",
+            paths=paths,
+            list=data.get("list"),
+            directory=data.get("directory"),
+            sha256=data.get("sha256"),
+            checksums=data.get("checksums"),
+        ),
+        limit_words=data.get("limit_words"),
     )
 
 

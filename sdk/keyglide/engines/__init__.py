@@ -11,8 +11,7 @@ from __future__ import annotations
 import abc
 import math
 import warnings
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 from keyglide.errors import EngineUnavailable
 from keyglide.format import SCORE_SCALE
@@ -26,9 +25,13 @@ MAX_K = 256
 ENGINE_NAMES = ("auto", "native", "reference")
 
 
-@dataclass(frozen=True, slots=True)
-class Suggestion:
-    """A suggested word and its score: round(log10(p) * 10000) of the word in its context."""
+class Suggestion(NamedTuple):
+    """A suggested word and its score: round(log10(p) * 10000) of the word in its context.
+
+    An immutable named tuple, so ``for word, score in db.predict(text)`` works; it is a
+    tuple because the keyboard makes three of them per keystroke and a tuple is the
+    cheapest immutable value Python has.
+    """
 
     word: str
     score: int

@@ -194,19 +194,33 @@ class NativeEngine(Engine):
         if not 0 <= k <= lib.KG_MAX_K:
             raise ValueError(f"k must be an integer from 0 to {lib.KG_MAX_K}, not {k!r}")
         data = _encode(text)
-        out = ffi.new("kg_suggestion[]", max(k, 1))
-        count = ffi.new("size_t *")
+        ids, out, count = _buffers()
         db = self._enter()
         try:
             _check(lib.kg_predict(db, data, len(data), k, out, count), self._name)
             words, result = self._words, []
-            for i in range(count[0]):
-                s = out[i]
-                word = words.get(s.word_id) or self._word(db, s.word_id)
-                result.append(Suggestion(word, s.score))
+            pairs = ffi.unpack(ids, 2 * count[0])  # (word_id, score as uint32) per suggestion
+            for i in range(0, len(pairs), 2):
+                word = words.get(pairs[i]) or self._word(db, pairs[i])
+                score = pairs[i + 1]
+                result.append(Suggestion(word, score - (1 << 32) if score >= 1 << 31 else score))
             return result
         finally:
             self._leave()
+
+    def predict_ids(self, data: bytes, k: int) -> list[int]:
+        """The word ids ``predict`` would spell, best first, for UTF-8 ``data``: no words are
+        decoded and no ``Suggestion`` is made, for callers that ask millions of questions
+        (evaluation) and compare ids. Output buffers are kept per thread."""
+        if not 0 <= k <= lib.KG_MAX_K:
+            raise ValueError(f"k must be an integer from 0 to {lib.KG_MAX_K}, not {k!r}")
+        ids, out, count = _buffers()
+        db = self._enter()
+        try:
+            _check(lib.kg_predict(db, data, len(data), k, out, count), self._name)
+        finally:
+            self._leave()
+        return ffi.unpack(ids, 2 * count[0])[::2]
 
     def score_sum(self, text: str) -> tuple[int, int]:
         data = _encode(text)
@@ -321,6 +335,21 @@ class NativeEngine(Engine):
                 raise CorruptLangDB(f"{self._name}: word {word_id} is not valid UTF-8") from None
             self._words[word_id] = word
         return word
+
+
+# Output buffers of predictions, one set per thread: allocating them per call costs more
+# than the prediction itself.
+_per_thread = threading.local()
+
+
+def _buffers():
+    """This thread's (uint32 view, kg_suggestion view, size_t *) output buffers."""
+    buffers = getattr(_per_thread, "buffers", None)
+    if buffers is None:
+        ids = ffi.new("uint32_t[]", 2 * lib.KG_MAX_K)  # kg_suggestion: (word_id, score)
+        out = ffi.cast("kg_suggestion *", ids)
+        buffers = _per_thread.buffers = (ids, out, ffi.new("size_t *"))
+    return buffers
 
 
 def _file_view(file: LangDBFile) -> memoryview:
