@@ -59,8 +59,8 @@ extern "C" {
  *   PATCH  changes for fixes only; the interface is identical.
  * While MAJOR is 0 the interface is not yet frozen and a MINOR change may break it.
  * ------------------------------------------------------------------------------------- */
-#define KG_VERSION_MAJOR 0
-#define KG_VERSION_MINOR 1
+#define KG_VERSION_MAJOR 1
+#define KG_VERSION_MINOR 0
 #define KG_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH: compare with kg_version_number() to detect a
  * header/library mismatch at run time. */
