@@ -45,7 +45,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff over the SDK, tests and automation."""
     session.install("ruff>=0.6")
-    session.run("ruff", "check", "sdk", "tests", "noxfile.py", "native")
+    session.run("ruff", "check", "sdk", "tests", "noxfile.py", "native", "compat")
 
 
 @nox.session(python=PYTHON)
@@ -285,3 +285,30 @@ def kenlm(session: nox.Session) -> None:
     session.run("python", "-c", "import kenlm; print('kenlm compiled and imports')")
     work = session.create_tmp()  # the build and the ARPA file, replaced on every run
     session.run("python", "tests/agreement/kenlm_agreement.py", "--work", work, *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def compat(session: nox.Session) -> None:
+    """Every SDK release found in the history against every fixture, checked against the
+    compatibility matrix (``compat/sweep.py``): writes ``compat/report.json`` and
+    ``compat/MATRIX.md`` and fails on any disagreement. Release environments are kept in
+    ``.nox/compat-releases/`` (one per release commit)."""
+    install(session)
+    env = {"KEYGLIDE_COMPAT_VENVS": str(Path(".nox", "compat-releases").resolve())}
+    session.run("python", "compat/sweep.py", env=env)
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("bounds", ["lowest", "newest"])
+def deps(session: nox.Session, bounds: str) -> None:
+    """The tests against the lower bounds of the dependencies
+    (``compat/constraints-lowest.txt``, the bounds in pyproject.toml) and against their
+    newest releases."""
+    if bounds == "lowest":
+        session.install("-c", "compat/constraints-lowest.txt", ".[dev]")
+    else:
+        session.install("--upgrade", "--upgrade-strategy", "eager", ".[dev]")
+    session.run("python", "-c", "import numpy, cffi, packaging; "
+                "print('numpy', numpy.__version__, 'cffi', cffi.__version__, "
+                "'packaging', packaging.__version__)")
+    session.run("pytest", "-q", *session.posargs, env={"KEYGLIDE_REQUIRE_NATIVE": "1"})

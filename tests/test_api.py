@@ -29,6 +29,7 @@ def test_the_public_surface():
         "TruncatedLangDB",
         "ChecksumMismatch",
         "UnsupportedVersion",
+        "IncompatibleLangDB",
         "BuildError",
         "DefaultLangDBUnavailable",
         "EngineUnavailable",

@@ -577,9 +577,9 @@ def test_section_sets_are_judged_as_the_reader_judges_them(base_file):
     # Versions and features.
     for major, minor, required, optional, expected in [
         (1, 7, 0, 0, "ok"),
-        (2, 0, 0, 0, "UnsupportedVersion"),
-        (0, 0, 0, 0, "UnsupportedVersion"),
-        (1, 0, 1, 0, "UnsupportedVersion"),
+        (2, 0, 0, 0, "IncompatibleLangDB"),
+        (0, 0, 0, 0, "IncompatibleLangDB"),
+        (1, 0, 1, 0, "IncompatibleLangDB"),
         (1, 0, 0, 1 << 40, "ok"),
     ]:
         data = bytes(assemble(base, major=major, minor=minor, required=required, optional=optional))
@@ -747,7 +747,7 @@ def test_hostile_files_never_read_out_of_bounds(tmp_path, sanitized_harness):
         3: "CorruptLangDB",
         4: "TruncatedLangDB",
         5: "ChecksumMismatch",
-        6: "UnsupportedVersion",
+        6: "IncompatibleLangDB",
     }
     for path, line in zip(files, run.stdout.splitlines(), strict=True):
         opened, verified = line.split()

@@ -95,21 +95,6 @@ invalid:
     return 1;
 }
 
-int kg_is_word_char(uint32_t cp)
-{
-    size_t lo = 0, hi = KG_WORD_RANGE_COUNT;
-    if (cp < 128)
-        return ascii_class[cp] & C_WORD;
-    while (lo < hi) { /* the first range whose end is >= cp */
-        size_t mid = lo + (hi - lo) / 2;
-        if (kg_word_ranges[mid][1] < cp)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < KG_WORD_RANGE_COUNT && kg_word_ranges[lo][0] <= cp;
-}
-
 static int in_ranges(const uint32_t (*ranges)[2], size_t count, uint32_t cp)
 {
     size_t lo = 0, hi = count;
@@ -121,6 +106,13 @@ static int in_ranges(const uint32_t (*ranges)[2], size_t count, uint32_t cp)
             hi = mid;
     }
     return lo < count && ranges[lo][0] <= cp;
+}
+
+int kg_is_word_char(uint32_t cp)
+{
+    if (cp < 128)
+        return ascii_class[cp] & C_WORD;
+    return in_ranges(kg_word_ranges, KG_WORD_RANGE_COUNT, cp);
 }
 
 /* The class of a code point that is not ASCII. */

@@ -27,6 +27,7 @@ from keyglide.errors import (
     CorruptStore,
     DefaultLangDBUnavailable,
     EngineUnavailable,
+    IncompatibleLangDB,
     InvalidName,
     KeyglideError,
     LangDBError,
@@ -59,6 +60,7 @@ __all__ = [
     "TruncatedLangDB",
     "ChecksumMismatch",
     "UnsupportedVersion",
+    "IncompatibleLangDB",
     "BuildError",
     "DefaultLangDBUnavailable",
     "EngineUnavailable",
@@ -158,6 +160,14 @@ class LangDB:
             "path": self._path,
             "metadata": copy.deepcopy(file.meta),
         }
+
+    @property
+    def compat(self) -> Any:
+        """This SDK's verdict on the file (``keyglide.compat.Outcome``): ``status``
+        (``"full"`` or ``"degraded"``), ``ignored_features`` (names), ``row`` (the matrix's
+        release range) and ``message``."""
+        file, _ = self._live()
+        return file.compat_outcome
 
     def close(self) -> None:
         """Release the file. Idempotent; any other use afterwards raises ValueError."""

@@ -135,6 +135,13 @@ def _parser() -> argparse.ArgumentParser:
 
     _store_parsers(sub)
     _evaluation_parsers(sub)
+    _demo_parser(sub)
+    try:
+        from keyglide.compat import add_cli as compat_parsers
+    except ImportError:  # an installation without the compatibility module
+        pass
+    else:
+        compat_parsers(sub)
     return parser
 
 
@@ -668,6 +675,73 @@ class _ProgressBar:
     def done(self) -> None:
         if self._drawn:
             print("\r\033[K", end="", file=sys.stderr, flush=True)
+
+
+# --- keyglide demo --------------------------------------------------------------------------
+
+
+def _demo_parser(sub) -> None:
+    from keyglide.demo import DEFAULT_HOST, DEFAULT_PORT
+
+    p = sub.add_parser(
+        "demo",
+        help="a keyboard suggestion strip in a local web page",
+        description="Serve a local web page with a text area and a strip of three suggestions "
+        "that follows every keystroke; click one to insert it. With --store, the page also "
+        "switches the language's active version (Store.activate). Nothing is fetched from "
+        "anywhere else.",
+    )
+    source = p.add_mutually_exclusive_group()
+    source.add_argument(
+        "--db", type=Path, help="langdb file (default: the default English langdb)"
+    )
+    source.add_argument("--store", type=Path, metavar="ROOT", help="a store's directory")
+    p.add_argument("--lang", metavar="LANG", help="with --store: the language to serve")
+    p.add_argument(
+        "--engine",
+        default="auto",
+        choices=("auto", "native", "reference"),
+        help="prediction engine (default: auto)",
+    )
+    p.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})"
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host that is not a loopback address (other machines can then use it)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log every request on stderr")
+    p.set_defaults(run=_demo)
+
+
+def _demo(args) -> int:
+    from keyglide.demo.server import Demo, is_loopback, serve
+
+    if (args.store is None) != (args.lang is None):
+        raise UserError("--store ROOT and --lang LANG go together")
+    if not 0 <= args.port <= 65535:
+        raise UserError("--port must be from 0 to 65535")
+    if not args.allow_remote and not is_loopback(args.host):
+        raise UserError(
+            f"--host {args.host} is not a loopback address: the demo would be reachable from "
+            "other machines; add --allow-remote to do that on purpose"
+        )
+    if args.store is not None:
+        demo = Demo(store=args.store, language=args.lang, engine=args.engine)
+    else:
+        demo = Demo(db=args.db, engine=args.engine)
+    try:
+        serve(demo, args.host, args.port, allow_remote=args.allow_remote, verbose=args.verbose)
+    finally:
+        demo.close()
+    return 0
 
 
 if __name__ == "__main__":

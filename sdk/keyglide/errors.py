@@ -69,3 +69,14 @@ class StoreWriteError(StoreError, OSError):
 
     def __str__(self) -> str:
         return self.strerror or super().__str__()
+
+
+class IncompatibleLangDB(UnsupportedVersion):
+    """This SDK release cannot read the file: another major format version, or a required
+    feature it does not know. The message names the file's format and features, the running
+    SDK and the first release that reads the file (from the compatibility matrix);
+    ``outcome`` is the ``keyglide.compat.Outcome`` of the negotiation."""
+
+    def __init__(self, message: str, outcome: object = None) -> None:
+        super().__init__(message)
+        self.outcome = outcome

@@ -28,14 +28,15 @@ from typing import Any
 
 import numpy as np
 
+from keyglide import compat as _compat
 from keyglide import text
 from keyglide._version import __version__
 from keyglide.errors import (
     ChecksumMismatch,
     CorruptLangDB,
+    IncompatibleLangDB,
     LangDBError,
     TruncatedLangDB,
-    UnsupportedVersion,
 )
 from keyglide.format import (
     BOS,
@@ -302,10 +303,9 @@ class LangDBFile:
         if h.byte_order_mark != BYTE_ORDER_MARK:
             raise self._fail(CorruptLangDB, f"bad byte-order mark {h.byte_order_mark:#010x}")
         if h.major != FORMAT_MAJOR:
-            raise self._fail(
-                UnsupportedVersion,
+            raise self._incompatible(
                 f"the file has langdb format {h.major}.{h.minor}; this SDK (keyglide "
-                f"{__version__}) reads format {FORMAT_MAJOR}.x",
+                f"{__version__}) reads format {FORMAT_MAJOR}.x"
             )
         if h.section_count > MAX_SECTIONS:
             raise self._fail(
@@ -333,12 +333,23 @@ class LangDBFile:
             )
         unknown = h.required_features & ~KNOWN_REQUIRED_FEATURES
         if unknown:
-            raise self._fail(
-                UnsupportedVersion,
+            raise self._incompatible(
                 f"the file (format {h.major}.{h.minor}) requires features {unknown:#x} that "
-                f"this SDK (keyglide {__version__}, format {FORMAT_MAJOR}.x) does not know",
+                f"this SDK (keyglide {__version__}, format {FORMAT_MAJOR}.x) does not know"
             )
         self.ignored_features = h.optional_features & ~KNOWN_OPTIONAL_FEATURES
+        # The verdict of the compatibility matrix: status, ignored features by name, row.
+        self.compat_outcome = _compat.negotiate(h, name=self.name)
+
+    def _incompatible(self, problem: str) -> LangDBError:
+        """``IncompatibleLangDB`` with the compatibility matrix's account of the file (its
+        format and features, this SDK and the first release that reads it)."""
+        try:
+            outcome = _compat.negotiate(self.header, name=self.name)
+        except _compat.MatrixError:
+            return IncompatibleLangDB(f"{self.name}: {problem}")
+        message = outcome.message if not outcome.readable else f"{self.name}: {problem}"
+        return IncompatibleLangDB(message, outcome)
 
     def _read_table(self) -> None:
         entries = []

@@ -25,9 +25,9 @@ from keyglide.engines import Engine, Suggestion
 from keyglide.errors import (
     ChecksumMismatch,
     CorruptLangDB,
+    IncompatibleLangDB,
     KeyglideError,
     TruncatedLangDB,
-    UnsupportedVersion,
 )
 from keyglide.text import Cursor
 
@@ -75,7 +75,7 @@ def _error(status: int, where: str) -> Exception:
         lib.KG_E_CORRUPT: CorruptLangDB,
         lib.KG_E_TRUNCATED: TruncatedLangDB,
         lib.KG_E_CHECKSUM: ChecksumMismatch,
-        lib.KG_E_UNSUPPORTED_VERSION: UnsupportedVersion,
+        lib.KG_E_UNSUPPORTED_VERSION: IncompatibleLangDB,
         lib.KG_E_INVALID_ARGUMENT: ValueError,
         lib.KG_E_IO: OSError,
         lib.KG_E_NO_MEMORY: MemoryError,

@@ -1,0 +1,405 @@
+"""``keyglide demo``: the HTTP API, its errors, concurrency and the store switch, without a
+browser (``test_demo_browser.py`` drives the page in a real one)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import keyglide
+import pytest
+from demo_support import build_langdb, running
+from keyglide import cli
+from keyglide.demo.server import MAX_BODY, Demo, DemoServer, replace_length
+
+
+@pytest.fixture(scope="module")
+def dbs(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("demo-langdbs")
+    return {"1.0.0": build_langdb(d, 1, "1.0.0"), "2.0.0": build_langdb(d, 2, "2.0.0")}
+
+
+@pytest.fixture
+def server(dbs):
+    with running(Demo(db=dbs["1.0.0"])) as server:
+        yield server
+
+
+@pytest.fixture
+def store(tmp_path, dbs) -> keyglide.Store:
+    store = keyglide.Store(tmp_path / "store")
+    store.install(dbs["1.0.0"])
+    store.install(dbs["2.0.0"])
+    store.activate("xx", "1.0.0")
+    return store
+
+
+@pytest.fixture
+def store_server(store):
+    with running(Demo(store=store.root, language="xx")) as server:
+        yield server
+
+
+def request(server, method, path, body=None, headers=None, raw=None):
+    """(status, headers, decoded JSON or text) of one request on a new connection."""
+    host, port = server.server_address[:2]
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+    all_headers = {"Content-Type": "application/json"} if data is not None else {}
+    all_headers.update(headers or {})
+    try:
+        conn.request(method, path, body=data, headers=all_headers)
+        response = conn.getresponse()
+        payload = response.read()
+    finally:
+        conn.close()
+    content_type = response.getheader("Content-Type", "")
+    decoded = json.loads(payload) if content_type == "application/json" else payload.decode()
+    return response.status, response, decoded
+
+
+def predict(server, text, k=3):
+    status, _, data = request(server, "POST", "/api/predict", {"text": text, "k": k})
+    assert status == 200, data
+    return data
+
+
+def as_pairs(suggestions):
+    return [(s.word, s.score) for s in suggestions]
+
+
+# --- the page ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path, kind", [("/", "text/html"), ("/demo.css", "text/css"), ("/demo.js", "text/javascript")]
+)
+def test_the_page_and_its_files(server, path, kind):
+    status, response, body = request(server, "GET", path)
+    assert status == 200
+    assert response.getheader("Content-Type").startswith(kind)
+    assert "default-src 'self'" in response.getheader("Content-Security-Policy")
+    assert "http://" not in body and "https://" not in body  # nothing fetched from elsewhere
+    if path == "/":
+        assert 'id="strip"' in body and "<textarea" in body and 'src="demo.js"' in body
+
+
+def test_info(server, dbs):
+    status, _, info = request(server, "GET", "/api/info")
+    assert status == 200
+    with keyglide.open(dbs["1.0.0"]) as db:
+        expected = db.info
+    assert info["language"] == "xx" and info["data_version"] == "1.0.0"
+    assert info["format"] == expected["format"] and info["engine"] == expected["engine"]
+    assert info["store"] is None
+
+
+# --- predictions ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, prefix, replace",
+    [
+        ("I would like to ", None, 0),
+        ("see you tom", "tom", 3),
+        ("See You TOM", "tom", 3),
+        ("", None, 0),
+        ("we will see you.", None, 0),
+        ("we can", "can", 3),
+        ("don'", "don'", 4),
+        ("well-kn", "well-kn", 7),
+        ("a café naï", "naï", 3),
+        ("x 𝒜b", "𝒜b", 2),  # one code point outside the BMP: two UTF-16 units in the page
+    ],
+)
+def test_predict_answers_as_the_api(server, dbs, text, prefix, replace):
+    data = predict(server, text)
+    with keyglide.open(dbs["1.0.0"]) as db:
+        expected = db.predict(text, k=3)
+    assert [(s["word"], s["score"]) for s in data["suggestions"]] == as_pairs(expected)
+    assert data["prefix"] == prefix
+    assert data["replace"] == replace
+    assert data["data_version"] == "1.0.0"
+    assert isinstance(data["server_us"], float) and data["server_us"] >= 0
+
+
+def test_the_corpus_gives_three_suggestions(server):
+    words = [s["word"] for s in predict(server, "see you ")["suggestions"]]
+    assert len(words) == 3 and "today" in words
+    assert predict(server, "see you tom")["suggestions"][0]["word"] == "tomorrow"
+
+
+def test_k_defaults_to_three_and_zero_is_allowed(server):
+    status, _, data = request(server, "POST", "/api/predict", {"text": "see you "})
+    assert status == 200 and len(data["suggestions"]) == 3
+    assert predict(server, "see you ", k=0)["suggestions"] == []
+    assert len(predict(server, "see you ", k=keyglide.MAX_K)["suggestions"]) > 3
+
+
+def test_replace_length_is_the_word_being_typed_as_written():
+    assert replace_length("see you Tom") == 3
+    assert replace_length("see you Tom ") == 0
+    assert replace_length("see you Tom.") == 0
+    assert replace_length("Tom’") == 4  # the joiner belongs to the prefix
+    assert replace_length("Tom--") == 0
+    assert replace_length("...") == 0
+
+
+def test_a_lone_surrogate_is_just_text(server):
+    raw = b'{"text": "see you \\ud800tom", "k": 3}'
+    status, _, data = request(server, "POST", "/api/predict", raw=raw)
+    assert status == 200 and data["prefix"] == "tom" and data["replace"] == 3
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        ({"text": "a", "k": -1}, 400, '"k" must be'),
+        ({"text": "a", "k": keyglide.MAX_K + 1}, 400, '"k" must be'),
+        ({"text": "a", "k": "3"}, 400, '"k" must be'),
+        ({"text": "a", "k": 1.5}, 400, '"k" must be'),
+        ({"text": "a", "k": True}, 400, '"k" must be'),
+        ({"k": 3}, 400, '"text" must be a string'),
+        ({"text": None}, 400, '"text" must be a string'),
+        ({"text": ["a"]}, 400, '"text" must be a string'),
+        ([1, 2], 400, "JSON object"),
+        ("text", 400, "JSON object"),
+    ],
+)
+def test_bad_predict_requests(server, body, status, message):
+    got, _, data = request(server, "POST", "/api/predict", body)
+    assert got == status and message in data["error"]
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b'{"text": "a"', "not JSON"),
+        (b"", "not JSON"),
+        (b'{"text": "\xff\xfe"}', "not UTF-8"),
+        (b"{'text': 'a'}", "not JSON"),
+    ],
+)
+def test_invalid_json_or_utf8_is_400(server, raw, message):
+    status, _, data = request(server, "POST", "/api/predict", raw=raw)
+    assert status == 400 and message in data["error"]
+    assert predict(server, "see ")["suggestions"]  # and the server goes on
+
+
+def test_a_body_over_the_limit_is_413_and_the_server_goes_on(server):
+    raw = json.dumps({"text": "a" * MAX_BODY}).encode()
+    status, response, data = request(server, "POST", "/api/predict", raw=raw)
+    assert status == 413 and str(MAX_BODY) in data["error"]
+    assert response.getheader("Connection") == "close"
+    # The limit is on the bytes: the largest body that fits is answered.
+    fits = json.dumps({"text": "see you " * ((MAX_BODY - 20) // 8)}).encode()
+    assert len(fits) <= MAX_BODY
+    status, _, data = request(server, "POST", "/api/predict", raw=fits)
+    assert status == 200 and data["prefix"] is None
+
+
+def test_other_errors(server):
+    status, _, data = request(server, "GET", "/nothing")
+    assert status == 404 and "/nothing" in data["error"]
+    status, _, data = request(server, "POST", "/api/nothing", {"text": "a"})
+    assert status == 404
+    status, response, data = request(server, "GET", "/api/predict")
+    assert status == 405 and response.getheader("Allow") == "POST"
+    status, response, _ = request(server, "DELETE", "/")
+    assert status == 405 and response.getheader("Allow") == "GET, HEAD"
+    status, _, _ = request(server, "PUT", "/api/predict", {"text": "a"})
+    assert status == 405
+    status, _, data = request(
+        server, "POST", "/api/predict", raw=b'{"text": "a"}', headers={"Content-Type": "text/plain"}
+    )
+    assert status == 415  # what a form or a page of another site could send without asking
+    status, _, data = request(server, "GET", "/api/info", headers={"Host": "evil.example:8765"})
+    assert status == 403 and "loopback" in data["error"]
+    status, _, data = request(server, "POST", "/api/activate", {"version": "2.0.0"})
+    assert status == 409 and "--store" in data["error"]
+    status, _, _ = request(server, "HEAD", "/")
+    assert status == 200
+
+
+def test_a_request_without_a_length_is_refused(server):
+    host, port = server.server_address[:2]
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    conn.putrequest("POST", "/api/predict")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    conn.send(b'5\r\n{"a":\r\n0\r\n\r\n')
+    response = conn.getresponse()
+    assert response.status == 411
+    conn.close()
+    assert predict(server, "see ")["suggestions"]
+
+
+def test_garbage_and_a_half_sent_body_do_not_stop_the_server(server):
+    import socket
+
+    host, port = server.server_address[:2]
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(b"\x00\x01 garbage \xff\r\n\r\n")
+        assert b'"error"' in s.recv(1000)
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(b"GET / HTTP/1.1\r\n" + b"X: " + b"y" * 70000 + b"\r\n\r\n")
+        assert s.recv(1000).startswith(b"HTTP/1.1 431 ")
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(
+            b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+            b'\r\nContent-Length: 100\r\n\r\n{"text"'
+        )
+        s.shutdown(socket.SHUT_WR)
+        assert b" 400 " in s.recv(200)
+    assert predict(server, "see ")["suggestions"]
+
+
+def test_only_loopback_unless_allowed(dbs):
+    demo = Demo(db=dbs["1.0.0"])
+    try:
+        with pytest.raises(ValueError, match="--allow-remote"):
+            DemoServer(demo, "0.0.0.0", 0)
+    finally:
+        demo.close()
+
+
+def test_the_command_refuses_bad_arguments(capsys, dbs):
+    assert cli.main(["demo", "--db", str(dbs["1.0.0"]), "--host", "0.0.0.0"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("keyglide: error: --host 0.0.0.0 is not a loopback address")
+    assert err.count("\n") == 1
+    assert cli.main(["demo", "--store", "somewhere"]) == 1
+    assert "go together" in capsys.readouterr().err
+    assert cli.main(["demo", "--db", str(dbs["1.0.0"]), "--port", "70000"]) == 1
+    assert cli.main(["demo", "--db", "/nonexistent.langdb", "--port", "0"]) == 1
+    assert capsys.readouterr().err.startswith("keyglide: error: ")
+
+
+# --- concurrency ------------------------------------------------------------------------------
+
+
+def test_many_concurrent_requests(server, dbs):
+    texts = ["see you ", "see you tom", "I would like to ", "we w", "thank you ", ""]
+    with keyglide.open(dbs["1.0.0"]) as db:
+        expected = {t: as_pairs(db.predict(t, k=3)) for t in texts}
+    failures = []
+
+    def client(n: int) -> None:
+        for i in range(40):
+            t = texts[(n + i) % len(texts)]
+            try:
+                got = predict(server, t)["suggestions"]
+                if [(s["word"], s["score"]) for s in got] != expected[t]:
+                    failures.append((t, got))
+            except Exception as e:  # noqa: BLE001 - collected and reported below
+                failures.append((t, repr(e)))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not failures, failures[:3]
+
+
+# --- the store --------------------------------------------------------------------------------
+
+
+def test_the_store_lists_versions_and_switches(store_server, store, dbs):
+    status, _, info = request(store_server, "GET", "/api/info")
+    assert status == 200
+    assert info["store"]["active"] == "1.0.0" and info["data_version"] == "1.0.0"
+    assert [v["version"] for v in info["store"]["versions"]] == ["1.0.0", "2.0.0"]
+    answers = {}
+    for version in ("1.0.0", "2.0.0"):
+        with keyglide.open(dbs[version]) as db:
+            answers[version] = as_pairs(db.predict("see you ", k=3))
+    assert answers["1.0.0"] != answers["2.0.0"]  # the switch is visible
+
+    status, _, info = request(store_server, "POST", "/api/activate", {"version": "2.0.0"})
+    assert status == 200 and info["store"]["active"] == "2.0.0"
+    assert info["data_version"] == "2.0.0"
+    assert store.active("xx").version == "2.0.0"  # through Store.activate
+    data = predict(store_server, "see you ")
+    assert data["data_version"] == "2.0.0"
+    assert [(s["word"], s["score"]) for s in data["suggestions"]] == answers["2.0.0"]
+
+    # Activated from elsewhere (another process, the CLI): the demo follows on its next call.
+    store.activate("xx", "1.0.0")
+    data = predict(store_server, "see you ")
+    assert data["data_version"] == "1.0.0"
+    assert [(s["word"], s["score"]) for s in data["suggestions"]] == answers["1.0.0"]
+
+
+def test_activating_what_is_not_there(store_server, store):
+    status, _, data = request(store_server, "POST", "/api/activate", {"version": "9.9.9"})
+    assert status == 404 and "9.9.9" in data["error"]
+    status, _, data = request(store_server, "POST", "/api/activate", {"version": "../x"})
+    assert status == 400
+    status, _, data = request(store_server, "POST", "/api/activate", {"version": 2})
+    assert status == 400 and '"version"' in data["error"]
+    assert store.active("xx").version == "1.0.0"
+
+
+def test_switching_under_load(store_server, store):
+    stop = threading.Event()
+    failures = []
+
+    def client() -> None:
+        while not stop.is_set():
+            try:
+                data = predict(store_server, "see you ")
+                assert data["data_version"] in ("1.0.0", "2.0.0") and data["suggestions"]
+            except Exception as e:  # noqa: BLE001 - collected and reported below
+                failures.append(repr(e))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(20):
+            version = ("2.0.0", "1.0.0")[i % 2]
+            status, _, info = request(store_server, "POST", "/api/activate", {"version": version})
+            assert status == 200 and info["store"]["active"] == version
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert not failures, failures[:3]
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def test_the_command_serves_on_a_free_port(dbs):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keyglide.cli", "demo", "--db", str(dbs["1.0.0"]), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("keyglide demo: http://127.0.0.1:"), line + process.stderr.read()
+        url = line.split()[2]
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        assert port != 0
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/api/info")
+        response = conn.getresponse()
+        assert response.status == 200 and json.loads(response.read())["data_version"] == "1.0.0"
+        conn.close()
+    finally:
+        process.terminate()
+        process.wait(10)
