@@ -248,10 +248,11 @@ class Oracle:
         cursor = text.cursor(typed)
         context = self.context([BOS, *map(self.lookup, cursor.context)])
         prefix = (cursor.prefix or "").encode()
+        blocked = set() if self.model.blocklist is None else set(map(int, self.model.blocklist))
         candidates = [
             (self.score(i, context), i)
             for i in range(FIRST_WORD_ID, len(self.model.vocab))
-            if self.model.vocab[i].encode().startswith(prefix)
+            if self.model.vocab[i].encode().startswith(prefix) and i not in blocked
         ]
         candidates.sort(key=lambda c: (-c[0], c[1]))
         return [(self.model.vocab[i], s) for s, i in candidates[:k]]

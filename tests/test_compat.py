@@ -246,3 +246,18 @@ def test_the_sweep_finds_the_releases_in_the_history():
             check=True,
         ).stdout
         assert f'"{version}"' in source
+
+
+def test_the_shipped_matrix_names_the_format_features():
+    from keyglide.format import Feature
+
+    matrix = compat.Matrix.load()
+    for feature in Feature:
+        assert matrix.mask([feature.name]) == int(feature)
+    assert matrix.mask(matrix.row_for("1.0.0").features) == 0
+    required = compat.synthetic_header("1.1", [B], [], matrix)
+    optional = compat.synthetic_header("1.1", [], [B], matrix)
+    assert compat.negotiate(optional, "1.0.0").status == "degraded"
+    assert compat.negotiate(required, "1.0.0").status == "unsupported"
+    assert compat.negotiate(required, "1.0.0").first_reader == "1.1.0"
+    assert compat.negotiate(required, "1.1.0").status == "full"

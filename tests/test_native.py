@@ -579,11 +579,21 @@ def test_section_sets_are_judged_as_the_reader_judges_them(base_file):
         (1, 7, 0, 0, "ok"),
         (2, 0, 0, 0, "IncompatibleLangDB"),
         (0, 0, 0, 0, "IncompatibleLangDB"),
-        (1, 0, 1, 0, "IncompatibleLangDB"),
+        (1, 0, 1 << 1, 0, "IncompatibleLangDB"),
         (1, 0, 0, 1 << 40, "ok"),
+        # BLOCKLIST (bit 0) is known: set without its section, the file is corrupt.
+        (1, 1, 1, 0, "CorruptLangDB"),
+        (1, 1, 0, 1, "CorruptLangDB"),
     ]:
         data = bytes(assemble(base, major=major, minor=minor, required=required, optional=optional))
         assert native_open(data) == python_open(data) == expected
+    blocklist = {**base, section_id(Kind.BLOCKLIST): (ElemType.U8, bytes([3]))}
+    for required, optional, expected in [(0, 0, "CorruptLangDB"), (1, 0, "ok"), (0, 1, "ok")]:
+        data = bytes(assemble(blocklist, minor=1, required=required, optional=optional))
+        assert native_open(data) == python_open(data) == expected
+    blocklist[section_id(Kind.BLOCKLIST)] = (ElemType.I32, bytes(4))
+    data = bytes(assemble(blocklist, minor=1, optional=1))
+    assert native_open(data) == python_open(data) == "CorruptLangDB"
     degraded = native.NativeEngine.from_buffer(bytes(assemble(base, optional=1 << 40)))
     assert degraded.ignored_features == 1 << 40
     degraded.close()

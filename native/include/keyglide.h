@@ -60,7 +60,7 @@ extern "C" {
  * While MAJOR is 0 the interface is not yet frozen and a MINOR change may break it.
  * ------------------------------------------------------------------------------------- */
 #define KG_VERSION_MAJOR 1
-#define KG_VERSION_MINOR 0
+#define KG_VERSION_MINOR 1
 #define KG_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH: compare with kg_version_number() to detect a
  * header/library mismatch at run time. */
@@ -200,7 +200,8 @@ KG_API uint64_t kg_optional_features(const kg_db *db);
 
 /*
  * kg_ignored_features: the optional feature bits this library does not know and ignores.
- * Nonzero means the database is open degraded: answers follow format 1.0 only.
+ * Nonzero means the database is open degraded: answers follow only the features this
+ * library knows (format 1.1: BLOCKLIST).
  */
 KG_API uint64_t kg_ignored_features(const kg_db *db);
 

@@ -71,6 +71,7 @@ static int kind_orders(unsigned kind, unsigned n_order, unsigned *lo, unsigned *
 {
     switch (kind) {
     case KG_KIND_META: case KG_KIND_VOCAB_OFFSETS: case KG_KIND_VOCAB_BYTES:
+    case KG_KIND_BLOCKLIST:
         *lo = 0; *hi = 0; return 1;
     case KG_KIND_PROB_CODEBOOK: case KG_KIND_PROB:
         *lo = 1; *hi = n_order; return 1;
@@ -113,6 +114,7 @@ static kg_col *slot_of(kg_db *db, unsigned kind, unsigned order)
     case KG_KIND_TOP_NODES: return &db->top_nodes[order];
     case KG_KIND_TOP_STARTS: return &db->top_starts[order];
     case KG_KIND_TOP_ENTRIES: return &db->top_entries[order];
+    case KG_KIND_BLOCKLIST: return &db->blocklist;
     default: return NULL;
     }
 }
@@ -246,6 +248,9 @@ static kg_status check_sections(const unsigned char *d, size_t size, kg_db *db)
         order = e.id & 0xFF;
         if (!kind_orders(kind, n_order, &lo, &hi))
             continue; /* unknown section (a later minor version): skipped */
+        if (kind == KG_KIND_BLOCKLIST && order == 0 &&
+            !((db->required_features | db->optional_features) & KG_FEATURE_BLOCKLIST))
+            return KG_E_CORRUPT; /* present, but its feature bit is not set */
         if (order < lo || order > hi || !type_allowed(kind, e.type))
             return KG_E_CORRUPT;
         c = slot_of(db, kind, order);
@@ -266,6 +271,9 @@ static kg_status check_counts(kg_db *db)
     uint64_t cn;
     if (!db->meta.present || !db->vocab_offsets.present || !db->vocab_bytes.present ||
         !db->top_entries[0].present)
+        return KG_E_CORRUPT;
+    if (((db->required_features | db->optional_features) & KG_FEATURE_BLOCKLIST) &&
+        !db->blocklist.present)
         return KG_E_CORRUPT;
     for (n = 1; n <= N; n++) {
         if (!db->prob[n].present || !db->prob_cb[n].present || (n >= 2 && !db->words[n].present))
@@ -708,6 +716,22 @@ static kg_status verify_top_lists(const kg_db *db)
     return KG_OK;
 }
 
+/* BLOCKLIST: strictly increasing word ids, each >= 3 and < V. */
+static kg_status verify_blocklist(const kg_db *db)
+{
+    uint64_t i;
+    uint32_t w, last = 0;
+    if (!db->blocklist.present)
+        return KG_OK;
+    for (i = 0; i < db->blocklist.n; i++) {
+        w = kg_col_get(&db->blocklist, i);
+        if (w < KG_FIRST_WORD_ID || w >= db->vocab || (i > 0 && w <= last))
+            return KG_E_CORRUPT;
+        last = w;
+    }
+    return KG_OK;
+}
+
 static kg_status verify_meta(const kg_db *db)
 {
     return kg_json_meta_matches(db->meta.p, (size_t)db->meta.n, db->order, db->vocab,
@@ -723,7 +747,7 @@ kg_status kg_verify(const kg_db *db)
         return KG_E_INVALID_ARGUMENT;
     if ((st = verify_layout(db)) != KG_OK || (st = verify_vocab(db)) != KG_OK ||
         (st = verify_meta(db)) != KG_OK || (st = verify_trie(db)) != KG_OK ||
-        (st = verify_top_lists(db)) != KG_OK)
+        (st = verify_top_lists(db)) != KG_OK || (st = verify_blocklist(db)) != KG_OK)
         return st;
     return KG_OK;
 }

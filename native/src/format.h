@@ -7,7 +7,7 @@
 #define KG_FMT_MAGIC "KGLANGDB"
 #define KG_FMT_MAGIC_SIZE 8
 #define KG_FMT_MAJOR 1
-#define KG_FMT_MINOR 0
+#define KG_FMT_MINOR 1
 /* The bytes "KGLD" read as a little-endian u32. */
 #define KG_FMT_BYTE_ORDER_MARK 0x444C474Bu
 
@@ -58,14 +58,18 @@
 #define KG_KIND_TOP_NODES 0x30
 #define KG_KIND_TOP_STARTS 0x31
 #define KG_KIND_TOP_ENTRIES 0x32
+#define KG_KIND_BLOCKLIST 0x40 /* order 0, format 1.1: word ids never suggested */
 
 #define KG_FMT_MIN_ORDER 2
 #define KG_FMT_MAX_ORDER 5
 #define KG_FMT_MAX_VOCAB (1u << 24)
 
-/* Feature bits known to this reader (none exist in 1.0). */
-#define KG_FMT_KNOWN_REQUIRED_FEATURES 0u
-#define KG_FMT_KNOWN_OPTIONAL_FEATURES 0u
+/* Feature bits (format 1.1). */
+#define KG_FEATURE_BLOCKLIST (1u << 0)
+
+/* Feature bits known to this reader. */
+#define KG_FMT_KNOWN_REQUIRED_FEATURES KG_FEATURE_BLOCKLIST
+#define KG_FMT_KNOWN_OPTIONAL_FEATURES KG_FEATURE_BLOCKLIST
 
 /* Fixed-point log10 scores: round(log10(p) * 10000). */
 #define KG_SCORE_SCALE 10000

@@ -87,6 +87,7 @@ struct kg_db {
     kg_col backoff[KG_FMT_MAX_ORDER + 1], children[KG_FMT_MAX_ORDER + 1];
     kg_col top_nodes[KG_FMT_MAX_ORDER + 1], top_starts[KG_FMT_MAX_ORDER + 1];
     kg_col top_entries[KG_FMT_MAX_ORDER + 1];
+    kg_col blocklist; /* format 1.1; present only when the feature bit is set */
 };
 
 /* ---- CRC-32 (crc32.c) ---- */

@@ -171,12 +171,33 @@ static int at_longer_level(const search *S, unsigned j, uint32_t w)
     return 0;
 }
 
-/* Offers word w with score s found at level j. */
+/* Whether word w is in the blocklist (format 1.1): a binary search of its entries. */
+static int blocked(const kg_db *db, uint32_t w)
+{
+    const kg_col *list = &db->blocklist;
+    uint64_t lo = 0, hi = list->present ? list->n : 0;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        uint32_t v = kg_col_get(list, mid);
+        if (v == w)
+            return 1;
+        if (v < w)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* Offers word w with score s found at level j. A blocked word is never inserted, so it
+ * never counts toward the k found; the callers' early stops only compare ranks, which
+ * stay valid whether or not the word was inserted. */
 KG_INLINE kg_status offer(search *S, unsigned j, uint32_t w, int64_t s)
 {
     if (w >= S->db->vocab)
         return KG_E_CORRUPT;
-    if (w >= KG_FIRST_WORD_ID && enters(S, s, w) && !at_longer_level(S, j, w))
+    if (w >= KG_FIRST_WORD_ID && enters(S, s, w) && !blocked(S->db, w) &&
+        !at_longer_level(S, j, w))
         insert(S, s, w);
     return KG_OK;
 }

@@ -8,6 +8,7 @@ print a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -75,6 +76,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-version", default="0.0.0", help="version of this language data")
     p.add_argument("--out", type=Path, help="output langdb (default: RECIPE_NAME.langdb)")
     p.add_argument("--jobs", type=int, help="worker processes for counting (default: CPUs)")
+    p.add_argument(
+        "--blocklist",
+        type=Path,
+        metavar="FILE",
+        help="words never suggested, one a line (format 1.1; overrides the recipe's)",
+    )
+    p.add_argument(
+        "--blocklist-required",
+        action="store_true",
+        help="readers that do not understand the blocklist must refuse the file",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(run=_build)
 
@@ -178,6 +190,12 @@ def _build(args) -> int:
             data_version=args.data_version,
             discount_fallback=True if args.discount_fallback else None,
         )
+    if args.blocklist is not None:
+        recipe = recipe.with_blocklist(args.blocklist, required=args.blocklist_required)
+    elif args.blocklist_required:
+        if recipe.blocklist is None:
+            raise UserError("--blocklist-required needs --blocklist FILE or a recipe blocklist")
+        recipe = dataclasses.replace(recipe, blocklist_required=True)
     out = args.out or Path(f"{recipe.name}.langdb")
     result = build(recipe, out, jobs=args.jobs, progress=False if args.quiet else None)
     print(f"{result.path}\t{result.sha256}")

@@ -14,7 +14,7 @@ from enum import IntEnum
 
 MAGIC = b"KGLANGDB"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1
 # Read as a little-endian u32 this is 0x444C474B; a reader that sees anything else has a
 # byte-order or layout problem, not a bad file.
 BYTE_ORDER_MARK = 0x444C474B
@@ -75,6 +75,7 @@ class Kind(IntEnum):
     TOP_NODES = 0x30  # orders 1..N-1; sorted node ids that have a top list
     TOP_STARTS = 0x31  # orders 1..N-1; len(TOP_NODES) + 1 offsets into TOP_ENTRIES
     TOP_ENTRIES = 0x32  # orders 0..N-1; child entry indices, best first
+    BLOCKLIST = 0x40  # order 0, format 1.1 (feature BLOCKLIST); word ids never suggested
 
 
 def section_id(kind: Kind, order: int = 0) -> int:
@@ -91,11 +92,17 @@ TOP_LIST_LENGTH = 16
 
 
 class Feature(IntEnum):
-    """Feature bits, shared by the required and optional masks. None exist in 1.0."""
+    """Feature bits (their mask values), shared by the required and optional masks."""
+
+    BLOCKLIST = 1 << 0  # format 1.1: the BLOCKLIST section, words never suggested
 
 
-KNOWN_REQUIRED_FEATURES = 0
-KNOWN_OPTIONAL_FEATURES = 0
+# The features of each format minor version: a file that uses none of them is written as
+# the oldest minor version that can hold it.
+FEATURES_SINCE_MINOR = {Feature.BLOCKLIST: 1}
+
+KNOWN_REQUIRED_FEATURES = int(Feature.BLOCKLIST)
+KNOWN_OPTIONAL_FEATURES = int(Feature.BLOCKLIST)
 
 
 @dataclass(frozen=True)

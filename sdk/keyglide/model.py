@@ -43,6 +43,10 @@ class QuantizedModel:
     vocab: list[str]
     orders: list[Order]
     meta: dict[str, Any] = field(default_factory=dict)
+    # Format 1.1: word ids (>= 3) never suggested, and whether a reader must understand them
+    # (``required_features``) or may ignore them (``optional_features``). None: no blocklist.
+    blocklist: Any = None
+    blocklist_required: bool = False
 
     @property
     def order(self) -> int:

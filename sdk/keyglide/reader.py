@@ -56,6 +56,7 @@ from keyglide.format import (
     TOP_LIST_LENGTH,
     UNK,
     ElemType,
+    Feature,
     Header,
     Kind,
     SectionEntry,
@@ -88,6 +89,7 @@ ALLOWED_TYPES: dict[Kind, frozenset[ElemType]] = {
     Kind.TOP_NODES: UNSIGNED,
     Kind.TOP_STARTS: UNSIGNED,
     Kind.TOP_ENTRIES: UNSIGNED,
+    Kind.BLOCKLIST: UNSIGNED,
 }
 
 # The keys FORMAT.md section 7 requires in the metadata.
@@ -115,7 +117,9 @@ _HEADER_RESERVED = slice(HEADER_CRC_OFFSET + 4, HEADER.size)
 _ENTRY_RESERVED = ((5, 8), (28, 32))
 
 _NUMPY_TYPES = {ElemType.U8: "<u1", ElemType.U16: "<u2", ElemType.U32: "<u4", ElemType.I32: "<i4"}
-_ORDERLESS_KINDS = (Kind.META, Kind.VOCAB_OFFSETS, Kind.VOCAB_BYTES)
+_ORDERLESS_KINDS = (Kind.META, Kind.VOCAB_OFFSETS, Kind.VOCAB_BYTES, Kind.BLOCKLIST)
+# Sections that exist only when their feature bit is set (FORMAT.md section 9).
+FEATURE_KINDS = {Kind.BLOCKLIST: Feature.BLOCKLIST}
 _SPECIAL_BYTES = tuple(t.encode() for t in SPECIAL_TOKENS)
 
 
@@ -135,12 +139,15 @@ def section_orders(kind: Kind, order: int) -> range:
         Kind.TOP_NODES: below,
         Kind.TOP_STARTS: below,
         Kind.TOP_ENTRIES: range(0, order),
+        Kind.BLOCKLIST: range(0, 1),
     }[kind]
 
 
 def section_ids(order: int) -> list[int]:
     """The ids of every section of a format 1.0 model of ``order``, increasing."""
-    return sorted(section_id(k, n) for k in Kind for n in section_orders(k, order))
+    return sorted(
+        section_id(k, n) for k in Kind if k not in FEATURE_KINDS for n in section_orders(k, order)
+    )
 
 
 def section_name(sid: int) -> str:
@@ -406,11 +413,19 @@ class LangDBFile:
                 f"PROB sections of orders {prob_orders}: the orders must be 1..N, N in "
                 f"{MIN_ORDER}..{MAX_ORDER}",
             )
+        features = self.header.required_features | self.header.optional_features
         expected = set(section_ids(self.order))
+        optional = {section_id(k) for k, bit in FEATURE_KINDS.items() if not features & bit}
+        expected |= {section_id(k) for k, bit in FEATURE_KINDS.items() if features & bit}
         for entry in self.entries:
             kind = entry.id >> 8
             if kind not in KNOWN_KINDS:
                 continue  # a section from a later minor version: skipped
+            if entry.id in optional:
+                raise self._fail(
+                    CorruptLangDB,
+                    f"{section_name(entry.id)} is present but its feature bit is not set",
+                )
             if entry.id not in expected:
                 raise self._fail(
                     CorruptLangDB,
@@ -512,10 +527,17 @@ class LangDBFile:
         sid = section_id(kind, order)
         return next(e for e in self.entries if e.id == sid)
 
+    @property
+    def blocklist(self) -> np.ndarray:
+        """The blocked word ids (sorted; empty when the file has no blocklist)."""
+        if section_id(Kind.BLOCKLIST) not in self._columns:
+            return np.zeros(0, dtype=np.uint32)
+        return self._whole(Kind.BLOCKLIST)
+
     # --- access ----------------------------------------------------------------------
 
     def column(self, kind: Kind, order: int = 0) -> Column:
-        """The section ``kind`` of ``order`` (a format 1.0 section of this model)."""
+        """The section ``kind`` of ``order`` of this model."""
         if self.closed:
             raise ValueError(f"{self.name}: the langdb is closed")
         try:
@@ -595,6 +617,7 @@ class LangDBFile:
             or meta_problem(self.meta, self.order, self.vocab_size, self.counts)
             or self._trie_problem()
             or self._top_list_problem()
+            or self._blocklist_problem()
         )
         if problem:
             raise self._fail(CorruptLangDB, problem)
@@ -665,6 +688,10 @@ class LangDBFile:
                 if not np.array_equal(self._whole(kind, n), values):
                     return f"{section_name(section_id(kind, n))} does not hold the top lists"
         return None
+
+    def _blocklist_problem(self) -> str | None:
+        problem = blocklist_problem(self.blocklist, self.vocab_size)
+        return f"BLOCKLIST: {problem}" if problem else None
 
     def _whole(self, kind: Kind, order: int = 0) -> np.ndarray:
         column = self.column(kind, order)
@@ -762,6 +789,16 @@ def children_order_problem(words: np.ndarray, children: np.ndarray) -> str | Non
     rising[firsts - 1] = True  # a node's first child need not follow the previous node's last
     if not rising.all():
         return f"children are not sorted by word id at entry {int(np.argmin(rising)) + 1}"
+    return None
+
+
+def blocklist_problem(blocked: np.ndarray, vocab_size: int) -> str | None:
+    """Strictly increasing word ids, each >= 3 and < vocab_size."""
+    blocked = np.asarray(blocked).astype(np.int64)
+    if len(blocked) and (blocked.min() < FIRST_WORD_ID or blocked.max() >= vocab_size):
+        return f"a blocked id is not a word id ({FIRST_WORD_ID}..{vocab_size - 1})"
+    if np.any(np.diff(blocked) <= 0):
+        return "the blocked ids are not strictly increasing"
     return None
 
 

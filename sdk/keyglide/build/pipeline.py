@@ -7,6 +7,7 @@ dict order. The metadata (FORMAT.md section 7) records all three.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from keyglide import text
 from keyglide._version import __version__
@@ -33,6 +36,8 @@ from keyglide.build.estimate import BackoffModel, estimate
 from keyglide.build.quantize import METHOD, quantize_model
 from keyglide.build.recipe import InputFile, Recipe
 from keyglide.build.write import write_langdb
+from keyglide.errors import BuildError
+from keyglide.format import FIRST_WORD_ID
 
 
 @dataclass
@@ -83,14 +88,54 @@ def build(
         report(f"n-grams per order: {', '.join(f'{len(o):,}' for o in model.orders)}")
     commit = builder_source_commit() if source_commit == "auto" else source_commit
     meta = metadata(recipe, files, counts, model, commit)
+    blocked = None
+    if recipe.blocklist is not None:
+        blocked, meta["blocklist"] = read_blocklist(recipe, model.vocab, report)
     with stages("quantizing"):
         quantized = quantize_model(
             model, recipe.prob_bits_per_order(), recipe.backoff_bits_per_order(), meta
         )
+    if blocked is not None:
+        quantized.blocklist = blocked
+        quantized.blocklist_required = recipe.blocklist_required
     with stages("writing"):
         digest = write_langdb(out_path, quantized)
     report(f"wrote {out_path} (sha256 {digest})")
     return BuildResult(path=Path(out_path), sha256=digest, meta=meta, timings=stages.timings)
+
+
+def read_blocklist(
+    recipe: Recipe, vocab: list[str], report: Progress
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The word ids of the recipe's blocklist file (one word a line, folded; blank lines
+    skipped) and its metadata record. Words not in the vocabulary are ignored and reported."""
+    path = recipe.blocklist_path()
+    assert path is not None
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise BuildError(f"cannot read the blocklist {path}: {e.strerror or e}") from None
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise BuildError(f"the blocklist {path} is not UTF-8 ({e})") from None
+    ids = {word: i for i, word in enumerate(vocab) if i >= FIRST_WORD_ID}
+    words = sorted({text.fold(line.strip()) for line in lines if line.strip()})
+    found = sorted({ids[w] for w in words if w in ids})
+    ignored = [w for w in words if w not in ids]
+    report(f"blocklist: {len(found):,} words blocked, {len(ignored):,} not in the vocabulary")
+    if ignored:
+        shown = ", ".join(ignored[:10]) + (", ..." if len(ignored) > 10 else "")
+        report(f"blocklist: ignored (not in the vocabulary): {shown}")
+    record = {
+        "name": path.name,
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "required": recipe.blocklist_required,
+        "words": len(words),
+        "blocked": len(found),
+        "ignored": ignored,
+    }
+    return np.array(found, dtype=np.int64), record
 
 
 def count_inputs(

@@ -54,6 +54,13 @@ A recipe is a TOML file (``langdb/recipes/*.toml``). Top-level keys:
     * ``sha256``: the expected SHA-256 of the input's one file; a mismatch is a build error.
     * ``checksums``: a ``sha256sum``-style file (``HASH  NAME`` lines) that must list every
       file of the input (by its name as listed, or its base name) with a matching hash.
+``blocklist`` (inline table, optional; format 1.1)
+    ``{ path = "words.txt", required = false }``: words never suggested, one a line (blank
+    lines ignored), each folded with ``keyglide.text.fold``; a relative path is relative to
+    the recipe's folder. Words not in the vocabulary are ignored and reported. ``required``
+    sets the feature bit in ``required_features`` (readers that do not understand it refuse
+    the file) instead of ``optional_features`` (they ignore it). The list's SHA-256 is
+    recorded in the metadata under ``blocklist``. Absent: the file is format 1.0.
 ``[[sources]]`` (array of tables)
     ``name``, ``licence``, ``attribution`` of each source of the data, for the metadata.
 ``[output]`` (table, optional)
@@ -72,6 +79,7 @@ A recipe is a TOML file (``langdb/recipes/*.toml``). Top-level keys:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import os
@@ -94,13 +102,14 @@ MIN_BITS, MAX_BITS = 2, 16
 _RECIPE_KEYS = {
     "name", "language", "data_version", "order", "vocab_size", "prune", "prob_bits",
     "backoff_bits", "discount_fallback", "lowest_order", "inputs", "sources", "output",
-    "evaluation",
+    "evaluation", "blocklist",
 }
 _INPUT_KEYS = {
     "kind", "paths", "list", "directory", "package", "resource", "sha256", "checksums", "order",
 }
 _SOURCE_KEYS = {"name", "licence", "attribution"}
 _OUTPUT_KEYS = {"sha256"}
+_BLOCKLIST_KEYS = {"path", "required"}
 _EVALUATION_KEYS = {"text", "list", "directory", "sha256", "checksums", "limit_words"}
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -172,6 +181,8 @@ class Recipe:
     sources: tuple[Source, ...] = ()
     output_sha256: str | None = None
     evaluation: HeldOutText | None = None
+    blocklist: str | None = None
+    blocklist_required: bool = False
     base_dir: Path = field(default_factory=Path.cwd, compare=False)
 
     def __post_init__(self) -> None:
@@ -213,6 +224,10 @@ class Recipe:
         evaluation = data.get("evaluation")
         if evaluation is not None and not isinstance(evaluation, dict):
             raise BuildError("'evaluation' must be a table ([evaluation])")
+        blocklist = data.get("blocklist", {})
+        if not isinstance(blocklist, dict) or (blocklist and "path" not in blocklist):
+            raise BuildError("'blocklist' must be a table { path = ..., required = ... }")
+        _check_keys(blocklist, _BLOCKLIST_KEYS, "blocklist")
         return cls(
             name=data["name"],
             order=data["order"],
@@ -228,6 +243,8 @@ class Recipe:
             sources=tuple(_source_from_dict(s, n) for n, s in enumerate(sources, 1)),
             output_sha256=output.get("sha256"),
             evaluation=_evaluation_from_dict(evaluation) if evaluation is not None else None,
+            blocklist=blocklist.get("path"),
+            blocklist_required=blocklist.get("required", False),
             base_dir=base_dir if base_dir is not None else Path.cwd(),
         )
 
@@ -243,6 +260,8 @@ class Recipe:
         data_version: str = "0.0.0",
         name: str | None = None,
         discount_fallback: Sequence[float] | bool | None = None,
+        blocklist: str | os.PathLike | None = None,
+        blocklist_required: bool = False,
     ) -> Recipe:
         """A recipe for text files given on a command line (``keyglide build --corpus``)."""
         paths = tuple(os.fspath(p) for p in corpus)
@@ -257,7 +276,21 @@ class Recipe:
             vocab_size=vocab_size,
             prune=tuple(prune or ()),
             discount_fallback=_fallback_setting(discount_fallback),
+            blocklist=os.fspath(blocklist) if blocklist is not None else None,
+            blocklist_required=blocklist_required,
         )
+
+    def with_blocklist(self, path: str | os.PathLike, required: bool = False) -> Recipe:
+        """This recipe with the blocklist at ``path`` (relative to the working directory)."""
+        return dataclasses.replace(
+            self, blocklist=os.path.abspath(path), blocklist_required=required
+        )
+
+    def blocklist_path(self) -> Path | None:
+        """Where the blocklist file is, or None."""
+        if self.blocklist is None:
+            return None
+        return self.base_dir / self.blocklist
 
     def prune_thresholds(self) -> list[int]:
         """The count threshold of every order 1..N (order 1 is never pruned: 0)."""
@@ -273,6 +306,16 @@ class Recipe:
 
     def to_record(self) -> dict[str, Any]:
         """The recipe as recorded in a langdb's metadata: every setting, no machine paths."""
+        record = self._record()
+        if self.blocklist is not None:
+            # Only when set, so that a recipe without one records what it always did.
+            record["blocklist"] = {
+                "name": Path(self.blocklist).name,
+                "required": self.blocklist_required,
+            }
+        return record
+
+    def _record(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "language": self.language,
@@ -336,6 +379,10 @@ def _validate(recipe: Recipe) -> None:
         raise BuildError("[output] sha256 must be 64 lowercase hexadecimal digits")
     if recipe.evaluation is not None:
         _validate_evaluation(recipe.evaluation)
+    if recipe.blocklist is not None:
+        _expect_str(recipe.blocklist, "blocklist path")
+    if not isinstance(recipe.blocklist_required, bool):
+        raise BuildError("blocklist 'required' must be true or false")
 
 
 def _validate_prune(prune: tuple[int, ...], order: int) -> None:

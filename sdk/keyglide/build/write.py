@@ -27,11 +27,10 @@ from keyglide import text
 from keyglide.errors import BuildError
 from keyglide.format import (
     BYTE_ORDER_MARK,
+    FEATURES_SINCE_MINOR,
     FORMAT_MAJOR,
-    FORMAT_MINOR,
-    KNOWN_OPTIONAL_FEATURES,
-    KNOWN_REQUIRED_FEATURES,
     ElemType,
+    Feature,
     Header,
     Kind,
     SectionEntry,
@@ -44,6 +43,7 @@ from keyglide.model import Order, QuantizedModel
 from keyglide.reader import (
     MAX_ORDER,
     MIN_ORDER,
+    blocklist_problem,
     children_order_problem,
     children_problem,
     codebook_problem,
@@ -72,7 +72,17 @@ def write_langdb(path: str | os.PathLike, model: QuantizedModel) -> str:
     """
     validate_model(model)
     meta = complete_meta(model)
-    return _write_atomically(os.fspath(path), encode_sections(model, meta))
+    return _write_atomically(os.fspath(path), encode_sections(model, meta), _features(model))
+
+
+def _features(model: QuantizedModel) -> tuple[int, int, int]:
+    """(minor, required_features, optional_features): a file that uses no feature of a later
+    minor version is written as format 1.0, byte for byte as before."""
+    if model.blocklist is None:
+        return 0, 0, 0
+    bit = int(Feature.BLOCKLIST)
+    minor = FEATURES_SINCE_MINOR[Feature.BLOCKLIST]
+    return (minor, bit, 0) if model.blocklist_required else (minor, 0, bit)
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -93,6 +103,9 @@ def validate_model(model: QuantizedModel) -> None:
         _validate_order(model, n, order, counts)
     unigram_scores = _scores(model.orders[0].prob_codes, model.orders[0].prob_codebook)
     _require(start_score_problem(unigram_scores), "order 1")
+    if model.blocklist is not None:
+        blocked = _integers(model.blocklist, "blocklist")
+        _require(blocklist_problem(blocked, len(vocab)), "blocklist")
 
 
 def _validate_order(model: QuantizedModel, n: int, order: Order, counts: list[int]) -> None:
@@ -191,7 +204,11 @@ def encode_sections(model: QuantizedModel, meta: dict[str, Any]) -> list[Section
                 (Kind.TOP_NODES, Kind.TOP_STARTS, Kind.TOP_ENTRIES), top, strict=True
             ):
                 sections[section_id(kind, n)] = _unsigned(values)
-    assert sorted(sections) == section_ids(model.order)
+    expected = section_ids(model.order)
+    if model.blocklist is not None:
+        sections[section_id(Kind.BLOCKLIST)] = _unsigned(_integers(model.blocklist, "blocklist"))
+        expected = sorted([*expected, section_id(Kind.BLOCKLIST)])
+    assert sorted(sections) == expected
     return [Section(sid, *sections[sid]) for sid in sorted(sections)]
 
 
@@ -248,7 +265,9 @@ def _encode(values: np.ndarray, elem_type: ElemType) -> np.ndarray:
 # --- layout and writing -------------------------------------------------------------------
 
 
-def _layout(sections: list[Section]) -> tuple[bytes, list[tuple[int, np.ndarray]]]:
+def _layout(
+    sections: list[Section], features: tuple[int, int, int] = (0, 0, 0)
+) -> tuple[bytes, list[tuple[int, np.ndarray]]]:
     """The header and section table, and each section's padding and bytes, in file order."""
     first = header_size(len(sections))
     entries, chunks, end = [], [], first
@@ -260,10 +279,10 @@ def _layout(sections: list[Section]) -> tuple[bytes, list[tuple[int, np.ndarray]
         end = offset + len(section.data)
     header = Header(
         major=FORMAT_MAJOR,
-        minor=FORMAT_MINOR,
+        minor=features[0],
         header_size=first,
-        required_features=KNOWN_REQUIRED_FEATURES,
-        optional_features=KNOWN_OPTIONAL_FEATURES,
+        required_features=features[1],
+        optional_features=features[2],
         file_size=end,
         section_count=len(sections),
         byte_order_mark=BYTE_ORDER_MARK,
@@ -274,8 +293,10 @@ def _layout(sections: list[Section]) -> tuple[bytes, list[tuple[int, np.ndarray]
     return dataclasses.replace(header, header_crc32=crc).pack() + table, chunks
 
 
-def _write_atomically(path: str, sections: list[Section]) -> str:
-    head, chunks = _layout(sections)
+def _write_atomically(
+    path: str, sections: list[Section], features: tuple[int, int, int] = (0, 0, 0)
+) -> str:
+    head, chunks = _layout(sections, features)
     directory = os.path.dirname(os.path.abspath(path))
     temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     # O_EXCL: never write into a file someone else created; 0o666 lets the umask decide.

@@ -28,7 +28,8 @@ specification's shape rather than chasing speed. A prediction takes three steps.
    suggested), restricted, when a word is being typed, to the id range of the words that
    start with its bytes (the vocabulary is sorted by UTF-8 bytes). They are ordered by
    score descending, then id ascending (which is the words' byte order), and the first k
-   are returned.
+   are returned. Words of the file's blocklist (format 1.1) are removed from the candidates
+   before the first k are taken; their scores, and the scores of the others, are unchanged.
 
 Scoring a text (``score_sum``) applies the same recursion to one word at a time.
 """
@@ -59,6 +60,7 @@ class ReferenceEngine(Engine):
         self._backoff_codebooks = {
             n: _whole(file, Kind.BACKOFF_CODEBOOK, n) for n in range(1, file.order)
         }
+        self._blocked = file.blocklist.astype(np.int64)
 
     # --- prediction ------------------------------------------------------------------------
 
@@ -67,7 +69,10 @@ class ReferenceEngine(Engine):
         context = self._context([BOS, *map(self._file.lookup, cursor.context)])
         lo, hi = self._candidates(cursor.prefix)
         scores = self._scores_of_every_word(context)[lo:hi]
-        return [Suggestion(self._file.word(lo + int(i)), int(scores[i])) for i in _best(scores, k)]
+        ids = np.arange(lo, hi)
+        allowed = ~np.isin(ids, self._blocked)
+        ids, scores = ids[allowed], scores[allowed]
+        return [Suggestion(self._file.word(int(ids[i])), int(scores[i])) for i in _best(scores, k)]
 
     def _context(self, ids: list[int]) -> list[int]:
         """The last N-1 ids: all a model of order N looks at."""
