@@ -31,6 +31,9 @@ def test_the_public_surface():
         "UnsupportedVersion",
         "IncompatibleLangDB",
         "BuildError",
+        "FeatureDropRefused",
+        "convert",
+        "ConvertResult",
         "DefaultLangDBUnavailable",
         "EngineUnavailable",
         "Store",
@@ -54,6 +57,7 @@ def test_errors_form_one_hierarchy():
         assert issubclass(getattr(keyglide, error), keyglide.LangDBError)
     assert issubclass(keyglide.LangDBError, keyglide.KeyglideError)
     assert issubclass(keyglide.BuildError, keyglide.KeyglideError)
+    assert issubclass(keyglide.FeatureDropRefused, keyglide.BuildError)
     for error in (
         "InvalidName",
         "NotInstalled",

@@ -19,6 +19,7 @@ import os
 from typing import Any
 
 from keyglide._version import __version__
+from keyglide.convert import ConvertResult, convert
 from keyglide.engines import ENGINE_NAMES, MAX_K, Engine, Suggestion, create_engine
 from keyglide.errors import (
     BuildError,
@@ -27,6 +28,7 @@ from keyglide.errors import (
     CorruptStore,
     DefaultLangDBUnavailable,
     EngineUnavailable,
+    FeatureDropRefused,
     IncompatibleLangDB,
     InvalidName,
     KeyglideError,
@@ -62,6 +64,9 @@ __all__ = [
     "UnsupportedVersion",
     "IncompatibleLangDB",
     "BuildError",
+    "FeatureDropRefused",
+    "convert",
+    "ConvertResult",
     "DefaultLangDBUnavailable",
     "EngineUnavailable",
     "Store",

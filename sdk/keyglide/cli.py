@@ -87,8 +87,38 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="readers that do not understand the blocklist must refuse the file",
     )
+    p.add_argument(
+        "--target-sdk",
+        metavar="SPEC",
+        help="SDK releases that must read the file fully, e.g. '>=1.0,<1.1': write the newest "
+        "format they all read, dropping (and saying) what it cannot hold",
+    )
+    p.add_argument(
+        "--allow-drop",
+        action="store_true",
+        help="with --target-sdk: drop a required feature rather than refuse",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(run=_build)
+
+    p = sub.add_parser(
+        "convert", help="rewrite a langdb in an older format version, for older SDK releases"
+    )
+    p.add_argument("db", type=Path, help="the langdb to convert")
+    p.add_argument("--out", type=Path, required=True, help="the converted langdb")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--format", help="langdb format to write: 1.0 (default) or 1.1")
+    target.add_argument(
+        "--target-sdk",
+        metavar="SPEC",
+        help="write the newest format every SDK release in SPEC reads fully, e.g. '>=1.0,<1.1'",
+    )
+    p.add_argument(
+        "--allow-drop",
+        action="store_true",
+        help="drop a feature the file marks as required rather than refuse",
+    )
+    p.set_defaults(run=_convert)
 
     p = sub.add_parser("inspect", help="show a langdb's header, sections and metadata")
     p.add_argument("db", type=Path)
@@ -197,7 +227,62 @@ def _build(args) -> int:
             raise UserError("--blocklist-required needs --blocklist FILE or a recipe blocklist")
         recipe = dataclasses.replace(recipe, blocklist_required=True)
     out = args.out or Path(f"{recipe.name}.langdb")
-    result = build(recipe, out, jobs=args.jobs, progress=False if args.quiet else None)
+    if args.allow_drop and args.target_sdk is None:
+        raise UserError("--allow-drop needs --target-sdk SPEC")
+    if args.target_sdk is None:
+        result = build(recipe, out, jobs=args.jobs, progress=False if args.quiet else None)
+        print(f"{result.path}\t{result.sha256}")
+        return 0
+    return _build_for(args, recipe, out, build)
+
+
+def _build_for(args, recipe, out: Path, build) -> int:
+    """``build --target-sdk``: decide the format before building (so that a refusal costs
+    nothing), build, then convert if the chosen format cannot hold what the recipe asks."""
+    from keyglide.convert import convert, plan
+
+    features = ["BLOCKLIST"] if recipe.blocklist is not None else []
+    required = features if recipe.blocklist_required else []
+    optional = [] if recipe.blocklist_required else features
+    fmt, dropped, messages = plan(
+        "1.1" if features else "1.0",
+        required,
+        optional,
+        target_sdk=args.target_sdk,
+        allow_drop=args.allow_drop,
+    )
+    progress = False if args.quiet else None
+    if not dropped:
+        result = build(recipe, out, jobs=args.jobs, progress=progress)
+        path, digest = result.path, result.sha256
+    else:
+        built = out.with_name(f".{out.name}.build.langdb")
+        try:
+            build(recipe, built, jobs=args.jobs, progress=progress)
+            converted = convert(built, out, target_sdk=args.target_sdk, allow_drop=args.allow_drop)
+        finally:
+            built.unlink(missing_ok=True)
+        path, digest = converted.path, converted.sha256
+    for line in messages:
+        print(f"keyglide: {line}", file=sys.stderr)
+    print(f"keyglide: wrote langdb format {fmt}", file=sys.stderr)
+    print(f"{path}\t{digest}")
+    return 0
+
+
+def _convert(args) -> int:
+    from keyglide.convert import convert
+
+    result = convert(
+        args.db,
+        args.out,
+        format=args.format,
+        target_sdk=args.target_sdk,
+        allow_drop=args.allow_drop,
+    )
+    for line in result.messages:
+        print(f"keyglide: {line}", file=sys.stderr)
+    print(f"keyglide: wrote langdb format {result.format}", file=sys.stderr)
     print(f"{result.path}\t{result.sha256}")
     return 0
 

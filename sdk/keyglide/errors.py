@@ -31,6 +31,15 @@ class BuildError(KeyglideError):
     """A langdb could not be built from the given corpus or recipe."""
 
 
+class FeatureDropRefused(BuildError):
+    """``keyglide.convert``: the requested format cannot hold a feature the file marks as
+    required (pass ``allow_drop=True`` to drop it anyway). ``dropped``: the feature names."""
+
+    def __init__(self, message: str, dropped: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.dropped = list(dropped or [])
+
+
 class DefaultLangDBUnavailable(KeyglideError):
     """The default English langdb cannot be built here (its data package is missing)."""
 
