@@ -141,6 +141,22 @@ static unsigned class_of(uint32_t cp)
 
 KG_INLINE unsigned classify(uint32_t cp) { return cp < 128 ? ascii_class[cp] : class_of(cp); }
 
+/* Decodes the code point at p (p < end) into *cp and its class into *c; returns its length
+ * in bytes. An invalid sequence is one byte of class 0: a separator. */
+KG_INLINE size_t read_class(const unsigned char *p, const unsigned char *end, uint32_t *cp,
+                            unsigned *c)
+{
+    size_t n;
+    if (*p < 0x80) {
+        *cp = *p;
+        *c = ascii_class[*p];
+        return 1;
+    }
+    n = kg_utf8_decode(p, end, cp);
+    *c = *cp == KG_CP_INVALID ? 0 : class_of(*cp);
+    return n;
+}
+
 /* The contract's fold of one code point of a token: simple lowercase, and the joiners
  * U+2019 U+2010 U+2011 as ' - -. */
 static uint32_t fold_cp(uint32_t cp)
@@ -286,14 +302,7 @@ static int scan_next(scanner *s, kg_token *t)
             s->final_ends = gap_ends(&g, s->prev_key, 1);
             return 0;
         }
-        if (*p < 0x80) {
-            cp = *p;
-            n = 1;
-            c = ascii_class[cp];
-        } else {
-            n = kg_utf8_decode(p, end, &cp);
-            c = cp == KG_CP_INVALID ? 0 : class_of(cp);
-        }
+        n = read_class(p, end, &cp, &c);
         if (C_STARTS(c))
             break;
         if (g.cps == 0)
@@ -330,23 +339,17 @@ static int scan_next(scanner *s, kg_token *t)
         }
         if (p >= end)
             break;
-        if (*p < 0x80) {
-            cp = *p;
-            n = 1;
-            c = ascii_class[cp];
-        } else {
-            n = kg_utf8_decode(p, end, &cp);
-            c = cp == KG_CP_INVALID ? 0 : class_of(cp);
-        }
+        n = read_class(p, end, &cp, &c);
         if (c & C_WORD)
             continue;
         if (c & C_JOINER) { /* kept only before a character that can start a token */
             const unsigned char *q = p + n;
             uint32_t cp2;
+            unsigned c2;
             size_t n2;
             if (q < end) {
-                n2 = kg_utf8_decode(q, end, &cp2);
-                if (cp2 != KG_CP_INVALID && C_STARTS(classify(cp2))) {
+                n2 = read_class(q, end, &cp2, &c2);
+                if (C_STARTS(c2)) {
                     fold_put(t, cp);
                     p = q;
                     cp = cp2;
