@@ -301,14 +301,20 @@ def compat(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 @nox.parametrize("bounds", ["lowest", "newest"])
 def deps(session: nox.Session, bounds: str) -> None:
-    """The tests against the lower bounds of the dependencies
-    (``compat/constraints-lowest.txt``, the bounds in pyproject.toml) and against their
-    newest releases."""
+    """The tests against the lowest and the newest releases the dependencies allow.
+
+    ``lowest``: exactly the lower bounds of pyproject.toml (``compat/constraints-lowest.txt``),
+    for the install and for the build of the C kernel (pip's ``-c`` does not reach the isolated
+    build environment, so ``--build-constraint``, pip 25.3 or later, makes the kernel compile
+    with the lowest cffi too). ``newest``: the newest releases of everything.
+    """
+    constraints = "compat/constraints-lowest.txt"
+    session.install("pip>=25.3")
     if bounds == "lowest":
-        session.install("-c", "compat/constraints-lowest.txt", ".[dev]")
+        session.install("-c", constraints, "--build-constraint", constraints, ".[dev,en]")
     else:
-        session.install("--upgrade", "--upgrade-strategy", "eager", ".[dev]")
-    session.run("python", "-c", "import numpy, cffi, packaging; "
-                "print('numpy', numpy.__version__, 'cffi', cffi.__version__, "
-                "'packaging', packaging.__version__)")
+        session.install("--upgrade", "--upgrade-strategy", "eager", ".[dev,en]")
+    session.run("python", "-c", "import importlib.metadata as m, numpy, cffi, packaging; "
+                "print(*(f'{d} {m.version(d)}' for d in ('numpy', 'cffi', 'packaging', "
+                "'pytest', 'hypothesis', 'symspellpy')), sep=', ')")
     session.run("pytest", "-q", *session.posargs, env={"KEYGLIDE_REQUIRE_NATIVE": "1"})
