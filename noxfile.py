@@ -78,7 +78,12 @@ def faults(session: nox.Session) -> None:
 
 
 # The tests that drive the C kernel: run against a sanitized build by ``nox -s sanitize``.
-SANITIZED_TESTS = ["tests/test_native.py", "tests/test_equivalence.py", "tests/test_crosscheck.py"]
+SANITIZED_TESTS = [
+    "tests/test_native.py",
+    "tests/test_equivalence.py",
+    "tests/test_crosscheck.py",
+    "tests/test_display_forms.py",
+]
 
 
 @nox.session(python=PYTHON)
@@ -164,6 +169,7 @@ def sanitize(session: nox.Session) -> None:
         "0",
         "1",
         "--discount-fallback",
+        "--display-forms",
         "--jobs",
         "1",
         "--out",

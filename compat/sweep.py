@@ -104,6 +104,16 @@ def expectation(entry: dict, version: str) -> dict:
     return want
 
 
+def _named(features: list[str], matrix: compat.Matrix) -> list[str]:
+    """Feature names as this matrix names them: a release names a bit defined after it as
+    ``bit N (0x..)``."""
+    named = []
+    for name in features:
+        bit = re.fullmatch(r"bit (\d+) \(0x[0-9a-f]+\)", name)
+        named += matrix.names(1 << int(bit[1])) if bit else [name]
+    return named
+
+
 def judge(entry: dict, got: dict, want: dict) -> list[str]:
     """The disagreements between a probe result and its expectation."""
     problems = []
@@ -115,10 +125,11 @@ def judge(entry: dict, got: dict, want: dict) -> list[str]:
         return problems
     if not got["opened"] or got["error"]:
         return [f"expected to open {want['status']}, got {got['error']} at {got['error_at']}"]
-    ignored = got.get("compat", {}).get("ignored_features")
-    if (got["ignored_features"] != 0) != (want["status"] == "degraded"):
+    matrix = compat.Matrix.load()
+    if got["ignored_features"] != matrix.mask(want["ignored"]):
         problems.append(f"expected {want['status']}, ignored_features={got['ignored_features']}")
-    if ignored is not None and ignored != want["ignored"]:
+    ignored = got.get("compat", {}).get("ignored_features")
+    if ignored is not None and _named(ignored, matrix) != want["ignored"]:
         problems.append(f"db.compat ignores {ignored}, the matrix says {want['ignored']}")
     expected = json.loads((FIXTURES / entry["expected"]).read_text(encoding="utf-8"))
     if want["status"] == "degraded":

@@ -5,16 +5,24 @@ completions), on arbitrary text, and on a model the builder estimated from a cor
 
 Each answer is also checked against the conftest oracle (the literal recursion over a dict
 of n-grams), so that a disagreement says which side is wrong.
+
+Models with display forms (format 1.2) are run the same way: both engines spell every
+suggestion with the file's display form (the kernel through ``kg_display``), with the same
+candidates, order and scores as without them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
+import numpy as np
 import pytest
 from conftest import Oracle, models, random_model, typed_texts, written
+from display_support import display_forms, spellings, with_display_forms
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from keyglide import text
 from keyglide.engines import native
 from keyglide.engines.reference import ReferenceEngine
 from keyglide.format import SPECIAL_TOKENS
@@ -38,6 +46,7 @@ class Engines:
         self.reference = ReferenceEngine(self.file)
         self.native = native.NativeEngine(self.file)
         self.oracle = Oracle(model)
+        self.spell = spellings(model)  # the oracle's folded words as suggestions show them
 
     def close(self) -> None:
         self.native.close()
@@ -46,7 +55,8 @@ class Engines:
     def check(self, content: str, k: int) -> None:
         got = self.native.predict(content, k)
         assert got == self.reference.predict(content, k), (content, k)
-        assert [(s.word, s.score) for s in got] == self.oracle.predict(content, k), (content, k)
+        expected = [(self.spell[w], s) for w, s in self.oracle.predict(content, k)]
+        assert [(s.word, s.score) for s in got] == expected, (content, k)
         total = self.native.score_sum(content)
         assert total == self.reference.score_sum(content) == self.oracle.score_sum(content), content
         if total[1]:
@@ -76,6 +86,60 @@ def test_random_models_and_any_text(model, content, k):
         engines.close()
 
 
+@st.composite
+def displayed_models(draw, max_words: int = 40):
+    """A random model with display forms for a random share of its words (none, some or
+    all), and sometimes a blocklist as well."""
+    model = draw(models(max_words=max_words))
+    rng = random.Random(draw(st.integers(0, 2**32 - 1)))
+    model = with_display_forms(
+        model, display_forms(model.vocab, rng, draw(st.sampled_from([0, 0.3, 1])))
+    )
+    if draw(st.booleans()) and len(model.vocab) > 3:
+        blocked = sorted(
+            rng.sample(range(3, len(model.vocab)), rng.randint(0, len(model.vocab) - 3))
+        )
+        model = dataclasses.replace(model, blocklist=np.array(blocked, dtype=np.int64))
+    return model
+
+
+def assert_same_spellings(engines: Engines) -> None:
+    """kg_display and kg_word of every id against the reader's display() and word()."""
+    f, engine = engines.file, engines.native
+    forms = engines.model.display_forms or {}
+    for i in range(f.vocab_size):
+        assert engine.display(i) == f.display(i) == forms.get(i, f.word(i)), i
+        assert engine.word(i) == f.word(i)
+        assert text.fold(engine.display(i)) == engine.word(i) or i < 3
+
+
+@given(displayed_models(), st.data())
+def test_display_forms_with_random_models_and_typed_text(model, data):
+    engines = Engines(model)
+    try:
+        assert engines.file.header.minor == 2
+        engines.file.verify()
+        engines.native.verify()
+        assert_same_spellings(engines)
+        for _ in range(6):
+            typed = data.draw(typed_texts(model.vocab))
+            engines.check(typed, data.draw(KS))
+            # Typing a display form is typing its word: the same questions, the same answers.
+            shown = typed + " " + " ".join(engines.spell[w] for w in model.vocab[3:6])
+            engines.check(shown, data.draw(KS))
+    finally:
+        engines.close()
+
+
+@given(displayed_models(max_words=12), any_text, KS)
+def test_display_forms_with_random_models_and_any_text(model, content, k):
+    engines = Engines(model)
+    try:
+        engines.check(content, k)
+    finally:
+        engines.close()
+
+
 def _wide_vocabulary(rng: random.Random, size: int) -> list[str]:
     """Many words sharing short prefixes, so completions span wide and narrow id ranges."""
     words = set()
@@ -92,15 +156,19 @@ def _wide_vocabulary(rng: random.Random, size: int) -> list[str]:
 
 
 @pytest.fixture(
-    scope="module", params=[(2, 1), (3, 2), (4, 3), (5, 4)], ids=lambda p: f"order{p[0]}"
+    scope="module",
+    params=[(2, 1, False), (3, 2, False), (4, 3, False), (5, 4, False), (3, 5, True), (4, 6, True)],
+    ids=lambda p: f"order{p[0]}" + ("-display" if p[2] else ""),
 )
 def wide(request):
-    order, seed = request.param
+    order, seed, display = request.param
     rng = random.Random(seed)
     vocab = _wide_vocabulary(rng, 700)
     model = random_model(
         seed=seed, vocab=vocab, order=order, prob_width=1 + seed % 2, max_per_order=6000
     )
+    if display:  # display forms for half the words (format 1.2)
+        model = with_display_forms(model, display_forms(vocab, rng, 0.5))
     engines = Engines(model)
     yield engines
     engines.close()
@@ -168,6 +236,56 @@ def test_a_built_model(tmp_path):
             text = " ".join(rng.sample(sentences, 200))
             assert engine.score_sum(text) == reference.score_sum(text)
             assert engine.perplexity(text) == reference.perplexity(text)
+            engine.close()
+
+
+def test_a_built_model_with_display_forms(tmp_path):
+    """The builder's display forms (format 1.2) from a corpus with names and "I": both
+    engines show them, identically, and keep the scores of the same model without them."""
+    from keyglide.build import Recipe, build
+
+    rng = random.Random(8)
+    names = "London Paris Anna McDonald O’Brien Jean-Luc".split()
+    verbs = "sees finds loves visits leaves knows".split()
+    sentences = []
+    for _ in range(3000):
+        subject = rng.choice(["I", "you", "she", "the king", "my friend"])
+        s = f"{subject} {rng.choice(verbs)} {rng.choice(names)}"
+        if rng.random() < 0.4:
+            s += f" and I {rng.choice(verbs)} {rng.choice(names)} too"
+        sentences.append(s[0].upper() + s[1:] + rng.choice([".", "!", "?"]))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(" ".join(sentences) + "\n", encoding="utf-8")
+    files = {}
+    for display in (False, True):
+        recipe = Recipe.from_args(
+            corpus=[corpus], order=3, prune=[0, 1], discount_fallback=[0.5, 1.0, 1.5]
+        )
+        recipe = dataclasses.replace(recipe, display_forms=display)
+        files[display] = tmp_path / f"built-{display}.langdb"
+        build(recipe, files[display], jobs=1, progress=False, source_commit=None)
+    with LangDBFile.open(files[True]) as f, LangDBFile.open(files[False]) as plain:
+        assert f.header.minor == 2 and f.has_display_forms
+        reference, engine = ReferenceEngine(f), native.NativeEngine(f)
+        folded = ReferenceEngine(plain)
+        try:
+            engine.verify()
+            f.verify()
+            shown = {engine.display(i) for i in range(f.vocab_size)}
+            assert {"I", "London", "McDonald", "O’Brien", "Jean-Luc"} <= shown
+            for i in range(f.vocab_size):
+                assert engine.display(i) == f.display(i)
+            queries = [s[: rng.randint(0, len(s))] for s in rng.sample(sentences, 300)]
+            queries += ["", "I ", "i", "I love ", "Anna visits l", "she sees o’", "she sees O'b"]
+            for q in queries:
+                for k in (1, 3, 10):
+                    got = engine.predict(q, k)
+                    assert got == reference.predict(q, k), q
+                    assert [(text.fold(w), s) for w, s in got] == folded.predict(q, k), q
+            content = " ".join(rng.sample(sentences, 200))
+            assert engine.score_sum(content) == reference.score_sum(content)
+            assert engine.score_sum(content) == folded.score_sum(content)
+        finally:
             engine.close()
 
 

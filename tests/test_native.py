@@ -4,11 +4,16 @@ hostile files (under address and undefined-behaviour sanitizers), the standalone
 its example, the binding's version stamp and threads sharing one handle.
 
 Answers on valid files are compared with the reference engine in test_equivalence.py.
+Files with display forms (format 1.2) are judged here too: open and verify (every check of
+FORMAT.md section 10) as the reader judges them, ``kg_display`` as ``LangDBFile.display``
+even on damaged files, and never out of bounds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import random
 import re
 import shutil
 import struct
@@ -18,8 +23,10 @@ import threading
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import random_model, written
+from display_support import display_forms
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from keyglide import errors, text
@@ -348,6 +355,75 @@ def base_file() -> bytes:
     return written(random_model(seed=3, vocab=vocab, order=4, max_per_order=300))
 
 
+DISPLAY_KINDS = (Kind.DISPLAY_IDS, Kind.DISPLAY_OFFSETS, Kind.DISPLAY_BYTES)
+DISPLAY_IDS = section_id(Kind.DISPLAY_IDS)
+DISPLAY_OFFSETS = section_id(Kind.DISPLAY_OFFSETS)
+DISPLAY_BYTES = section_id(Kind.DISPLAY_BYTES)
+
+
+# The words of display_file and the forms it shows them with (format 1.2): case, joiners,
+# and characters whose fold is shorter or longer than they are (KELVIN SIGN, capital sharp
+# s, DOTTED CAPITAL I), besides random forms of the w.. words.
+DISPLAY_FORMS = {
+    "don't": "Don’t",
+    "é": "É",
+    "дом": "Дом",
+    "i": "I",
+    "kiss": "\u212aISS",
+    "london": "London",
+    "straße": "STRA\u1e9eE",
+    "istanbul": "\u0130stanbul",
+    "well-known": "Well\u2011Known",
+    "σοφία": "ΣΟΦΊΑ",
+}
+
+
+def display_model(seed: int = 3, order: int = 4, blocklist: bool = True):
+    """base_file's model with more words, display forms (and a blocklist): format 1.2."""
+    words = {f"w{i:02d}" for i in range(30)} | set(DISPLAY_FORMS) | {"paris", "1984"}
+    vocab = [*SPECIAL_TOKENS, *sorted(words, key=str.encode)]
+    model = random_model(seed=seed, vocab=vocab, order=order, max_per_order=300)
+    forms = display_forms(vocab, random.Random(seed), 0.5)
+    forms.update({vocab.index(w): f for w, f in DISPLAY_FORMS.items()})
+    model = dataclasses.replace(model, display_forms=forms)
+    if blocklist:
+        model = dataclasses.replace(model, blocklist=np.array([vocab.index("paris")]))
+    return model
+
+
+@pytest.fixture(scope="module")
+def display_file() -> bytes:
+    return written(display_model())
+
+
+@pytest.fixture(scope="module", params=["1.0", "1.2"], ids=lambda v: f"format{v}")
+def seed_file(request, base_file, display_file) -> bytes:
+    """A valid file of each kind the mutation tests start from."""
+    return base_file if request.param == "1.0" else display_file
+
+
+def spelling(action) -> str:
+    """What a spelling call gives: the string, or the class of the error it raises."""
+    try:
+        return action()
+    except errors.LangDBError as e:
+        return type(e).__name__
+
+
+def assert_same_display(data: bytes) -> None:
+    """kg_display and kg_word of every id as LangDBFile.display and word, errors included:
+    the kernel reads DISPLAY_IDS as the reader's bisect_left does, so the two agree even on
+    a damaged, unverified file."""
+    engine = native.NativeEngine.from_buffer(data)
+    try:
+        with LangDBFile.from_buffer(data) as f:
+            for i in range(f.vocab_size):
+                assert spelling(lambda: engine.display(i)) == spelling(lambda: f.display(i)), i  # noqa: B023
+                assert spelling(lambda: engine.word(i)) == spelling(lambda: f.word(i)), i  # noqa: B023
+    finally:
+        engine.close()
+
+
 def test_open_and_verify_accept_a_valid_file(base_file):
     assert native_open(base_file) == python_open(base_file) == "ok"
     assert native_verify(base_file) == "ok"
@@ -370,34 +446,83 @@ def test_open_and_verify_accept_a_valid_file(base_file):
         engine.predict("a ", 3)
 
 
-def test_every_header_and_table_byte(base_file):
+def test_a_file_with_display_forms(display_file):
+    """Format 1.2: the kernel knows DISPLAY_FORMS (nothing ignored), spells suggestions
+    with the display forms, and keeps looking words up by their folded spelling."""
+    assert native_open(display_file) == python_open(display_file) == "ok"
+    assert native_verify(display_file) == python_verify(display_file) == "ok"
+    engine = native.NativeEngine.from_buffer(display_file)
+    try:
+        with LangDBFile.from_buffer(display_file) as f:
+            assert engine.format_version == (1, 2)
+            assert engine.ignored_features == 0
+            assert native.lib.kg_optional_features(engine._db) == 3  # BLOCKLIST, DISPLAY_FORMS
+            for word, form in DISPLAY_FORMS.items():
+                i = engine.lookup(word)
+                assert engine.display(i) == f.display(i) == form
+                assert engine.word(i) == word
+                assert engine.lookup(form) is None  # display forms are not looked up
+            assert [engine.display(i) for i in range(3)] == list(SPECIAL_TOKENS)
+            shown = {s.word for s in engine.predict("", 256)}
+            assert set(DISPLAY_FORMS.values()) <= shown
+            assert not {w for w in DISPLAY_FORMS if w != "1984"} & shown
+            assert engine.predict("lon", 3)[0].word == "London"
+            assert engine.predict("LON", 3) == engine.predict("lon", 3)
+            assert engine.predict("I ", 5) == engine.predict("i ", 5)
+    finally:
+        engine.close()
+
+
+def test_kg_display_arguments(display_file, base_file):
+    ptr, size = native.ffi.new("char **"), native.ffi.new("size_t *")
+    for data in (display_file, base_file):
+        engine = native.NativeEngine.from_buffer(data)
+        try:
+            db, lib = engine._db, native.lib
+            v = lib.kg_vocab_size(db)
+            assert lib.kg_display(db, v, ptr, size) == lib.KG_E_INVALID_ARGUMENT
+            assert lib.kg_display(db, 2**32 - 1, ptr, size) == lib.KG_E_INVALID_ARGUMENT
+            assert lib.kg_display(native.ffi.NULL, 3, ptr, size) == lib.KG_E_INVALID_ARGUMENT
+            assert lib.kg_display(db, 3, native.ffi.NULL, size) == lib.KG_E_INVALID_ARGUMENT
+            assert lib.kg_display(db, 3, ptr, native.ffi.NULL) == lib.KG_E_INVALID_ARGUMENT
+            assert lib.kg_display(db, v - 1, ptr, size) == lib.KG_OK
+            with pytest.raises(ValueError):
+                engine.display(v)
+            if data is base_file:  # no display forms: exactly kg_word
+                assert [engine.display(i) for i in range(v)] == [engine.word(i) for i in range(v)]
+        finally:
+            engine.close()
+
+
+def test_every_header_and_table_byte(seed_file):
     """Each byte of the header and section table changed (CRC recomputed or not): the
     kernel's open gives the reader's outcome, error class included."""
-    header_size = struct.unpack_from("<I", base_file, 12)[0]
+    header_size = struct.unpack_from("<I", seed_file, 12)[0]
     for position in range(header_size):
-        for value in {base_file[position] ^ 1, base_file[position] ^ 0x80, 0, 0xFF}:
-            data = bytearray(base_file)
+        for value in {seed_file[position] ^ 1, seed_file[position] ^ 0x80, 0, 0xFF}:
+            data = bytearray(seed_file)
             data[position] = value
             assert native_open(data) == python_open(data), (position, value)
             fix_checksums(data)
             assert native_open(data) == python_open(data), (position, value, "fixed")
 
 
-def test_truncated_and_extended_files(base_file):
-    for size in [*range(0, 80), *range(80, len(base_file), 37), len(base_file) - 1]:
-        data = base_file[:size]
+def test_truncated_and_extended_files(seed_file):
+    for size in [*range(0, 80), *range(80, len(seed_file), 37), len(seed_file) - 1]:
+        data = seed_file[:size]
         assert native_open(data) == python_open(data), size
     for extra in (1, 7, 8, 100):
-        data = base_file + bytes(extra)
+        data = seed_file + bytes(extra)
         assert native_open(data) == python_open(data) == "CorruptLangDB"
 
 
 @given(st.data())
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-def test_mutated_files_are_judged_as_the_reader_judges_them(base_file, data):
+def test_mutated_files_are_judged_as_the_reader_judges_them(seed_file, data):
     """Random byte changes anywhere, with or without the CRCs recomputed: open and verify
-    agree with the reader; where both accept every byte, both engines answer alike."""
-    mutated = bytearray(base_file)
+    agree with the reader; where both accept every byte, both engines answer alike. Every
+    id is spelled alike by kg_display and the reader's display() whatever the damage."""
+    mutated = bytearray(seed_file)
     for _ in range(data.draw(st.integers(1, 4))):
         position = data.draw(st.integers(0, len(mutated) - 1))
         mutated[position] = data.draw(st.integers(0, 255))
@@ -410,9 +535,10 @@ def test_mutated_files_are_judged_as_the_reader_judges_them(base_file, data):
         return
     verified = native_verify(mutated)
     assert verified == python_verify(mutated)
+    assert_same_display(mutated)
     engine = native.NativeEngine.from_buffer(mutated)
     try:
-        texts = ["", "w0", "w01 w02 ", "don'", "é дом w1", "Hello. w03 w04 w05 "]
+        texts = ["", "w0", "w01 w02 ", "don'", "é дом w1", "Hello. w03 w04 w05 ", "I ", "Lon"]
         if verified == "ok":
             with LangDBFile.from_buffer(mutated) as f:
                 reference = ReferenceEngine(f)
@@ -428,22 +554,35 @@ def test_mutated_files_are_judged_as_the_reader_judges_them(base_file, data):
         engine.close()
 
 
-def test_data_damage_is_caught_by_verify(base_file):
+def header_fields(data: bytes) -> dict[str, int]:
+    """The version and feature fields of a file's header, as assemble() takes them."""
+    _, major, minor, _, required, optional = struct.unpack_from("<8sHHIQQ", data, 0)
+    return {"major": major, "minor": minor, "required": required, "optional": optional}
+
+
+def test_data_damage_is_caught_by_verify(seed_file):
     """Every section's bytes changed one at a time (CRC recomputed): verify refuses exactly
     when the reader's verify refuses."""
-    for sid, (elem_type, content) in sections_of(base_file).items():
+    fields = header_fields(seed_file)
+    for sid, (elem_type, content) in sections_of(seed_file).items():
         if not content:
             continue
-        for position in sorted({0, len(content) // 2, len(content) - 1}):
-            for delta in (1, 255, 128):
+        positions = {0, len(content) // 2, len(content) - 1}
+        if sid >> 8 in DISPLAY_KINDS:
+            positions |= set(range(0, len(content), max(1, len(content) // 24)))
+        for position in sorted(positions):
+            for delta in (1, 255, 128, 32):
                 changed = bytearray(content)
                 changed[position] = (changed[position] + delta) % 256
-                sections = sections_of(base_file)
+                sections = sections_of(seed_file)
                 sections[sid] = (elem_type, bytes(changed))
-                data = bytes(assemble(sections))
-                assert native_open(data) == python_open(data), (hex(sid), position, delta)
+                data = bytes(assemble(sections, **fields))
+                where = (hex(sid), position, delta)
+                assert native_open(data) == python_open(data), where
                 if native_open(data) == "ok":
-                    assert native_verify(data) == python_verify(data), (hex(sid), position, delta)
+                    assert native_verify(data) == python_verify(data), where
+                    if sid >> 8 in DISPLAY_KINDS:
+                        assert_same_display(data)
 
 
 def replace_section(base: bytes, sid: int, elem_type: int, content: bytes) -> bytes:
@@ -579,11 +718,16 @@ def test_section_sets_are_judged_as_the_reader_judges_them(base_file):
         (1, 7, 0, 0, "ok"),
         (2, 0, 0, 0, "IncompatibleLangDB"),
         (0, 0, 0, 0, "IncompatibleLangDB"),
-        (1, 0, 1 << 1, 0, "IncompatibleLangDB"),
+        (1, 0, 1 << 2, 0, "IncompatibleLangDB"),
+        (1, 0, 1 << 63, 0, "IncompatibleLangDB"),
         (1, 0, 0, 1 << 40, "ok"),
         # BLOCKLIST (bit 0) is known: set without its section, the file is corrupt.
         (1, 1, 1, 0, "CorruptLangDB"),
         (1, 1, 0, 1, "CorruptLangDB"),
+        # So is DISPLAY_FORMS (bit 1), in either mask.
+        (1, 2, 2, 0, "CorruptLangDB"),
+        (1, 2, 0, 2, "CorruptLangDB"),
+        (1, 2, 2, 2, "CorruptLangDB"),
     ]:
         data = bytes(assemble(base, major=major, minor=minor, required=required, optional=optional))
         assert native_open(data) == python_open(data) == expected
@@ -597,6 +741,159 @@ def test_section_sets_are_judged_as_the_reader_judges_them(base_file):
     degraded = native.NativeEngine.from_buffer(bytes(assemble(base, optional=1 << 40)))
     assert degraded.ignored_features == 1 << 40
     degraded.close()
+
+
+def display_sections(forms: dict[int, bytes], id_type: int = ElemType.U8) -> dict:
+    """DISPLAY_IDS/OFFSETS/BYTES holding ``forms`` (id -> UTF-8 bytes) in id order."""
+    ids = sorted(forms)
+    offsets = [0]
+    for i in ids:
+        offsets.append(offsets[-1] + len(forms[i]))
+    width = {ElemType.U8: 1, ElemType.U16: 2, ElemType.U24: 3, ElemType.U32: 4}[id_type]
+    return {
+        DISPLAY_IDS: (id_type, b"".join(i.to_bytes(width, "little") for i in ids)),
+        DISPLAY_OFFSETS: (ElemType.U32, b"".join(struct.pack("<I", o) for o in offsets)),
+        DISPLAY_BYTES: (ElemType.U8, b"".join(forms[i] for i in ids)),
+    }
+
+
+def test_display_section_sets_are_judged_as_the_reader_judges_them(base_file):
+    """Format 1.2 at open: the three sections with the DISPLAY_FORMS bit in either mask, at
+    order 0, with their types and consistent counts; none of them without the bit."""
+    base = sections_of(base_file)
+    with LangDBFile.from_buffer(base_file) as f:
+        word = f.vocab_size - 1
+        form = f.word(word).upper().encode()
+    good = {**base, **display_sections({word: form})}
+    empty = {**base, **display_sections({})}
+    cases = []  # (sections, required, optional, expected)
+    for sections in (good, empty):
+        cases += [(sections, 0, 2, "ok"), (sections, 2, 0, "ok"), (sections, 2, 2, "ok")]
+        cases += [(sections, 3, 0, "CorruptLangDB"), (sections, 0, 0, "CorruptLangDB")]
+        cases += [(sections, 0, 1 << 5, "CorruptLangDB")]
+    for sid in (DISPLAY_IDS, DISPLAY_OFFSETS, DISPLAY_BYTES):
+        without = {k: v for k, v in good.items() if k != sid}
+        cases += [(without, 0, 2, "CorruptLangDB"), (without, 0, 0, "CorruptLangDB")]
+        only = {**base, sid: good[sid]}
+        cases += [(only, 0, 0, "CorruptLangDB"), (only, 0, 2, "CorruptLangDB")]
+        # At another order: a known kind where it does not belong.
+        moved = {k: v for k, v in good.items() if k != sid}
+        moved[sid | 1] = good[sid]
+        cases += [
+            (moved, 0, 2, "CorruptLangDB"),
+            ({**good, sid | 1: good[sid]}, 0, 2, "CorruptLangDB"),
+        ]
+        for other in range(0, 7):  # every element type
+            cases.append(({**good, sid: (other, good[sid][1])}, 0, 2, None))
+    for id_type in (ElemType.U16, ElemType.U24, ElemType.U32):
+        cases.append(({**base, **display_sections({word: form}, id_type)}, 0, 2, "ok"))
+    offsets = good[DISPLAY_OFFSETS][1]
+    for bad_offsets in (
+        offsets[:-4],  # one entry short
+        offsets + offsets[-4:],  # one entry too many
+        struct.pack("<II", 1, len(form)),  # not starting at 0
+        struct.pack("<II", 0, len(form) - 1),  # not ending at len(DISPLAY_BYTES)
+        struct.pack("<II", 0, len(form) + 1),
+        b"",
+    ):
+        cases.append(
+            ({**good, DISPLAY_OFFSETS: (ElemType.U32, bad_offsets)}, 0, 2, "CorruptLangDB")
+        )
+    cases.append(({**good, DISPLAY_BYTES: (ElemType.U8, form + b"x")}, 0, 2, "CorruptLangDB"))
+    cases.append(({**good, DISPLAY_IDS: (ElemType.U8, b"")}, 0, 2, "CorruptLangDB"))
+    for sections, required, optional, expected in cases:
+        data = bytes(assemble(sections, minor=2, required=required, optional=optional))
+        judged = python_open(data)
+        assert native_open(data) == judged, (sorted(sections), required, optional)
+        if expected is not None:
+            assert judged == expected, (sorted(sections), required, optional)
+        if judged == "ok":
+            assert native_verify(data) == python_verify(data)
+            assert_same_display(data)
+
+
+def test_display_forms_are_verified_as_the_reader_verifies_them(base_file):
+    """Format 1.2 in verify(): ids strictly increasing in 3..V-1, offsets non-decreasing,
+    each form strict UTF-8, not its word, and folding to it character by character."""
+    vocab = [
+        *SPECIAL_TOKENS,
+        *sorted(
+            ["i", "k", "kiss", "ss", "straße", "σ", "ς", "don't", "a-b", "é", "1984"],
+            key=str.encode,
+        ),
+    ]
+    model = random_model(seed=5, vocab=vocab, order=3)
+    plain = written(model)
+    base = sections_of(plain)
+    ids = {w: i for i, w in enumerate(vocab)}
+    V = len(vocab)
+
+    def judge(forms: dict[int, bytes] | None = None, sections: dict | None = None) -> str:
+        extra = sections if sections is not None else display_sections(forms)
+        data = bytes(assemble({**base, **extra}, minor=2, optional=2))
+        assert native_open(data) == python_open(data) == "ok"
+        verdict = python_verify(data)
+        assert native_verify(data) == verdict, (forms, sections)
+        assert_same_display(data)
+        return verdict
+
+    valid = [
+        {ids["i"]: b"I"},
+        {ids["i"]: "\u0130".encode()},  # DOTTED CAPITAL I: its simple lowercase is i
+        {ids["k"]: "\u212a".encode(), ids["kiss"]: b"KISS"},  # KELVIN SIGN folds to k
+        {ids["kiss"]: "\u212aiSs".encode()},  # 3 bytes that fold to 1
+        {ids["straße"]: "STRA\u1e9eE".encode()},  # capital sharp s folds to ß
+        {ids["σ"]: "Σ".encode()},
+        {ids["don't"]: "don\u2019t".encode(), ids["a-b"]: "A\u2010B".encode()},
+        {ids["a-b"]: "a\u2011b".encode(), ids["é"]: "É".encode()},
+        {ids[w]: w.upper().encode() for w in ("i", "k", "kiss", "ss", "σ", "é")},
+        {},
+    ]
+    for forms in valid:
+        assert judge(forms) == "ok", forms
+    corrupt = [
+        {ids["i"]: b"i"},  # the word itself
+        {ids["1984"]: b"1984"},
+        {ids["ς"]: "Σ".encode()},  # folds to σ, not ς
+        {ids["straße"]: b"STRASSE"},  # full case folding, not simple
+        {ids["ss"]: "\u1e9e".encode()},
+        {ids["kiss"]: b"KIS"},  # a character less
+        {ids["kiss"]: b"KISSS"},
+        {ids["i"]: b"I "},
+        {ids["i"]: b""},
+        {ids["don't"]: b"DONT"},
+        {ids["don't"]: "DON\u02bcT".encode()},  # MODIFIER LETTER APOSTROPHE is no joiner
+        {ids["a-b"]: "A\u2012B".encode()},  # FIGURE DASH neither
+        {ids["é"]: "E\u0301".encode()},  # decomposed: no normalization
+        {ids["i"]: b"\xc9"},  # truncated sequence
+        {ids["i"]: b"\xc1\x89"},  # overlong I
+        {ids["i"]: b"\xe0\x81\x89"},
+        {ids["i"]: b"\xed\xa0\x80"},  # a surrogate
+        {ids["i"]: b"I\xff"},
+        {ids["i"]: b"I\x00"},
+        {ids["é"]: "É".encode()[:1]},
+    ]
+    for forms in corrupt:
+        assert judge(forms) == "CorruptLangDB", forms
+    good = {ids["i"]: b"I", ids["kiss"]: b"Kiss", ids["é"]: "É".encode()}
+    ordered = display_sections(good)
+    id_bytes = ordered[DISPLAY_IDS][1]
+    for bad_ids in (
+        bytes(reversed(id_bytes)),  # decreasing
+        id_bytes[:1] * 3,  # repeated
+        bytes([2]) + id_bytes[1:],  # a special id
+        bytes([0]) + id_bytes[1:],
+        id_bytes[:2] + bytes([V]),  # outside the vocabulary
+        id_bytes[:2] + bytes([255]),
+    ):
+        assert judge(sections={**ordered, DISPLAY_IDS: (ElemType.U8, bad_ids)}) == "CorruptLangDB"
+    forms_bytes = ordered[DISPLAY_BYTES][1]
+    # Decreasing; then non-decreasing but cutting the forms elsewhere (an empty form).
+    for bad_offsets in ([0, 2, 1, len(forms_bytes)], [0, 0, 5, len(forms_bytes)]):
+        packed = b"".join(struct.pack("<I", o) for o in bad_offsets)
+        assert (
+            judge(sections={**ordered, DISPLAY_OFFSETS: (ElemType.U32, packed)}) == "CorruptLangDB"
+        )
 
 
 def test_zero_length_and_overlapping_sections(base_file):
@@ -646,8 +943,6 @@ def test_predict_arguments(base_file):
 
 
 def hostile_files(seed_files: list[bytes], count: int, seed: int) -> list[bytes]:
-    import random
-
     rng = random.Random(seed)
     result = []
     for i in range(count):
@@ -656,7 +951,10 @@ def hostile_files(seed_files: list[bytes], count: int, seed: int) -> list[bytes]
         entries = list(sections_of(base).items())
         choice = rng.random()
         if choice < 0.6:  # data damage behind valid checksums: what open cannot see
-            sid, (elem_type, content) = rng.choice(entries)
+            display = [e for e in entries if e[0] >> 8 in DISPLAY_KINDS]
+            sid, (elem_type, content) = rng.choice(
+                display if display and rng.random() < 0.4 else entries
+            )
             if not content:
                 continue
             changed = bytearray(content)
@@ -667,7 +965,7 @@ def hostile_files(seed_files: list[bytes], count: int, seed: int) -> list[bytes]
                 )
             sections = dict(entries)
             sections[sid] = (elem_type, bytes(changed))
-            data = assemble(sections)
+            data = assemble(sections, **header_fields(base))
         elif choice < 0.8:
             header_size = struct.unpack_from("<I", data, 12)[0]
             for _ in range(rng.randint(1, 3)):
@@ -713,8 +1011,6 @@ def sanitized_harness(tmp_path_factory) -> Path:
 
 
 def test_hostile_files_never_read_out_of_bounds(tmp_path, sanitized_harness):
-    import random
-
     rng = random.Random(11)
     seeds = []
     for s in range(6):
@@ -728,15 +1024,16 @@ def test_hostile_files_never_read_out_of_bounds(tmp_path, sanitized_harness):
                 key=str.encode,
             ),
         ]
-        seeds.append(
-            written(
-                random_model(
-                    seed=s, vocab=vocab, order=2 + s % 4, max_per_order=400, prob_width=1 + s % 2
-                )
-            )
+        model = random_model(
+            seed=s, vocab=vocab, order=2 + s % 4, max_per_order=400, prob_width=1 + s % 2
         )
+        seeds.append(written(model))
+        # The same with display forms (format 1.2): damage to them must stay in bounds too.
+        forms = display_forms(vocab, random.Random(s), 0.6)
+        seeds.append(written(dataclasses.replace(model, display_forms=forms)))
+    seeds.append(written(display_model(seed=7, order=3)))
     files = []
-    for i, data in enumerate(seeds + hostile_files(seeds, 600, seed=5)):
+    for i, data in enumerate(seeds + hostile_files(seeds, 800, seed=5)):
         path = tmp_path / f"{i:04d}.langdb"
         path.write_bytes(data)
         files.append(path)
@@ -765,6 +1062,7 @@ def test_hostile_files_never_read_out_of_bounds(tmp_path, sanitized_harness):
         assert statuses[int(opened)] == python_open(data), path.name
         if verified != "-":
             assert statuses[int(verified)] == python_verify(data), path.name
+            assert_same_display(data)
 
 
 # --- the standalone build and its example -------------------------------------------------
@@ -797,9 +1095,11 @@ def test_standalone_build_outputs(standalone):
         assert exported == declared
 
 
-def test_example_prints_what_the_engine_answers(standalone, tmp_path, base_file):
+def test_example_prints_what_the_engine_answers(standalone, tmp_path, seed_file):
+    """examples/predict.c prints the reference engine's suggestions, display forms (format
+    1.2) included."""
     path = tmp_path / "x.langdb"
-    path.write_bytes(base_file)
+    path.write_bytes(seed_file)
     with LangDBFile.open(path) as f:
         reference = ReferenceEngine(f)
         for words_, k in [
@@ -808,6 +1108,8 @@ def test_example_prints_what_the_engine_answers(standalone, tmp_path, base_file)
             (["é", "дом"], 10),
             (["Hello.", "w0"], 256),
             ([], 3),
+            (["I", "lon"], 3),
+            ([], 256),
         ]:
             run = subprocess.run(
                 [str(standalone / "predict"), str(path), "-k", str(k), *words_],
@@ -833,9 +1135,10 @@ def readme_program() -> str:
     return programs[0]
 
 
-def test_the_readme_program_builds_and_answers(standalone, tmp_path, base_file):
+def test_the_readme_program_builds_and_answers(standalone, tmp_path, seed_file):
     """The README's program, linked with the static and with the shared library, prints the
-    reference engine's answers twice: opened from a path, then from memory."""
+    reference engine's answers twice: opened from a path, then from memory (display forms
+    included)."""
     source = tmp_path / "embed.c"
     source.write_text(readme_program(), encoding="utf-8")
     links = {
@@ -852,10 +1155,10 @@ def test_the_readme_program_builds_and_answers(standalone, tmp_path, base_file):
             capture_output=True,
         )
     path = tmp_path / "x.langdb"
-    path.write_bytes(base_file)
+    path.write_bytes(seed_file)
     with LangDBFile.open(path) as f:
         reference = ReferenceEngine(f)
-        for query in ["w01 w02 ", "don'", "é дом w1", ""]:
+        for query in ["w01 w02 ", "don'", "é дом w1", "", "I l"]:
             expected = "".join(f"{s.word}\t{s.score}\n" for s in reference.predict(query, 5))
             for kind, binary in binaries.items():
                 run = subprocess.run([binary, path, query], capture_output=True, check=True)

@@ -4,7 +4,8 @@
  *
  * The TEXT arguments are joined with single spaces (so `predict en.langdb -k 5 "the quick"`
  * and `predict en.langdb the quick` differ: the second ends inside the word "quick").
- * Prints one `word<TAB>score` line per suggestion, best first. */
+ * Prints one `word<TAB>score` line per suggestion, best first, each word as it is shown
+ * (kg_display: its display form, "London" for "london", where the langdb has one). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,7 @@ int main(int argc, char **argv)
     for (i = 0; st == KG_OK && i < n; i++) {
         const char *w;
         size_t wl;
-        st = kg_word(db, out[i].word_id, &w, &wl);
+        st = kg_display(db, out[i].word_id, &w, &wl);
         if (st == KG_OK)
             printf("%.*s\t%ld\n", (int)wl, w, (long)out[i].score);
     }

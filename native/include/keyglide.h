@@ -16,7 +16,7 @@
  *     st = kg_predict(db, text, strlen(text), 3, out, &n);
  *     for (size_t i = 0; st == KG_OK && i < n; i++) {
  *         const char *w; size_t len;
- *         kg_word(db, out[i].word_id, &w, &len);
+ *         kg_display(db, out[i].word_id, &w, &len);
  *         printf("%.*s\t%d\n", (int)len, w, (int)out[i].score);
  *     }
  *     kg_close(db);
@@ -60,7 +60,7 @@ extern "C" {
  * While MAJOR is 0 the interface is not yet frozen and a MINOR change may break it.
  * ------------------------------------------------------------------------------------- */
 #define KG_VERSION_MAJOR 1
-#define KG_VERSION_MINOR 1
+#define KG_VERSION_MINOR 2
 #define KG_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH: compare with kg_version_number() to detect a
  * header/library mismatch at run time. */
@@ -153,7 +153,8 @@ KG_API void kg_close(kg_db *db);
  * kg_verify: check the whole file, in O(size): every section's CRC-32, zero padding and
  * reserved fields, and every invariant of FORMAT.md (sorted vocabulary of folded words,
  * ids and indices in range, monotonic CHILDREN, sorted children, non-decreasing codebooks,
- * exact top lists, metadata consistent with the sections).
+ * exact top lists, metadata consistent with the sections, the blocklist and the display
+ * forms of formats 1.1 and 1.2).
  *
  * The checks run in the order of the Python reader's verify(): reserved fields and
  * padding, then checksums, then the invariants. A file that passes gives exactly the
@@ -201,7 +202,7 @@ KG_API uint64_t kg_optional_features(const kg_db *db);
 /*
  * kg_ignored_features: the optional feature bits this library does not know and ignores.
  * Nonzero means the database is open degraded: answers follow only the features this
- * library knows (format 1.1: BLOCKLIST).
+ * library knows (format 1.1: BLOCKLIST; format 1.2: BLOCKLIST, DISPLAY_FORMS).
  */
 KG_API uint64_t kg_ignored_features(const kg_db *db);
 
@@ -224,6 +225,20 @@ KG_API kg_status kg_metadata(const kg_db *db, const char **json, size_t *len);
 KG_API kg_status kg_word(const kg_db *db, uint32_t id, const char **utf8, size_t *len);
 
 /*
+ * kg_display (since 1.2): the spelling to show for word `id` in a suggestion: its display
+ * form if the file has one for it (format 1.2, FORMAT.md section 10: "London" for the word
+ * "london", "I" for "i"; a display form differs from the word only in letter case and
+ * joiner spelling, and folds to it), else exactly what kg_word gives. Words are stored
+ * folded, which is the spelling for kg_lookup and the wrong one to show: spell suggestions
+ * with kg_display, and use kg_word where the folded word is needed. *utf8 points into the
+ * file (valid until kg_close), not NUL-terminated. On a damaged file that kg_verify would
+ * refuse, the spelling may be wrong, but no byte outside the file is read.
+ * Returns KG_OK, KG_E_INVALID_ARGUMENT (a NULL pointer, id >= kg_vocab_size) or
+ * KG_E_CORRUPT.
+ */
+KG_API kg_status kg_display(const kg_db *db, uint32_t id, const char **utf8, size_t *len);
+
+/*
  * kg_lookup: the id of a folded word (exact bytes, as kg_word gives them; fold text with
  * kg_tokenize first). Special spellings are not looked up.
  * Returns KG_OK and *id, KG_E_NOT_FOUND, KG_E_INVALID_ARGUMENT or KG_E_CORRUPT.
@@ -234,7 +249,8 @@ KG_API kg_status kg_lookup(const kg_db *db, const char *utf8, size_t len, uint32
  * Prediction and scoring
  * ------------------------------------------------------------------------------------- */
 
-/* One suggestion: a word id (spell it with kg_word) and its score. */
+/* One suggestion: a word id (spell it with kg_word, or kg_display to show it) and its
+ * score. */
 typedef struct kg_suggestion {
     uint32_t word_id;
     int32_t score; /* fixed-point log10 probability (saturated to the int32 range) */

@@ -71,7 +71,8 @@ static int kind_orders(unsigned kind, unsigned n_order, unsigned *lo, unsigned *
 {
     switch (kind) {
     case KG_KIND_META: case KG_KIND_VOCAB_OFFSETS: case KG_KIND_VOCAB_BYTES:
-    case KG_KIND_BLOCKLIST:
+    case KG_KIND_BLOCKLIST: case KG_KIND_DISPLAY_IDS: case KG_KIND_DISPLAY_OFFSETS:
+    case KG_KIND_DISPLAY_BYTES:
         *lo = 0; *hi = 0; return 1;
     case KG_KIND_PROB_CODEBOOK: case KG_KIND_PROB:
         *lo = 1; *hi = n_order; return 1;
@@ -91,8 +92,9 @@ static int kind_orders(unsigned kind, unsigned n_order, unsigned *lo, unsigned *
 static int type_allowed(unsigned kind, unsigned type)
 {
     switch (kind) {
-    case KG_KIND_META: case KG_KIND_VOCAB_BYTES: return type == KG_ELEM_U8;
-    case KG_KIND_VOCAB_OFFSETS: return type == KG_ELEM_U32;
+    case KG_KIND_META: case KG_KIND_VOCAB_BYTES: case KG_KIND_DISPLAY_BYTES:
+        return type == KG_ELEM_U8;
+    case KG_KIND_VOCAB_OFFSETS: case KG_KIND_DISPLAY_OFFSETS: return type == KG_ELEM_U32;
     case KG_KIND_PROB_CODEBOOK: case KG_KIND_BACKOFF_CODEBOOK: return type == KG_ELEM_I32;
     case KG_KIND_PROB: case KG_KIND_BACKOFF: return type == KG_ELEM_U8 || type == KG_ELEM_U16;
     default: return is_unsigned_type(type);
@@ -115,8 +117,28 @@ static kg_col *slot_of(kg_db *db, unsigned kind, unsigned order)
     case KG_KIND_TOP_STARTS: return &db->top_starts[order];
     case KG_KIND_TOP_ENTRIES: return &db->top_entries[order];
     case KG_KIND_BLOCKLIST: return &db->blocklist;
+    case KG_KIND_DISPLAY_IDS: return &db->display_ids;
+    case KG_KIND_DISPLAY_OFFSETS: return &db->display_offsets;
+    case KG_KIND_DISPLAY_BYTES: return &db->display_bytes;
     default: return NULL;
     }
+}
+
+/* The feature bit whose sections a kind belongs to (FORMAT.md sections 9 and 10), or 0. */
+static uint64_t feature_of_kind(unsigned kind)
+{
+    switch (kind) {
+    case KG_KIND_BLOCKLIST: return KG_FEATURE_BLOCKLIST;
+    case KG_KIND_DISPLAY_IDS: case KG_KIND_DISPLAY_OFFSETS: case KG_KIND_DISPLAY_BYTES:
+        return KG_FEATURE_DISPLAY_FORMS;
+    default: return 0;
+    }
+}
+
+/* Whether a feature bit is set in either mask (a reader that knows it accepts both). */
+static int has_feature(const kg_db *db, uint64_t bit)
+{
+    return ((db->required_features | db->optional_features) & bit) != 0;
 }
 
 /* Sections by offset, then length (as the Python reader sorts them). */
@@ -248,8 +270,7 @@ static kg_status check_sections(const unsigned char *d, size_t size, kg_db *db)
         order = e.id & 0xFF;
         if (!kind_orders(kind, n_order, &lo, &hi))
             continue; /* unknown section (a later minor version): skipped */
-        if (kind == KG_KIND_BLOCKLIST && order == 0 &&
-            !((db->required_features | db->optional_features) & KG_FEATURE_BLOCKLIST))
+        if (feature_of_kind(kind) && order == 0 && !has_feature(db, feature_of_kind(kind)))
             return KG_E_CORRUPT; /* present, but its feature bit is not set */
         if (order < lo || order > hi || !type_allowed(kind, e.type))
             return KG_E_CORRUPT;
@@ -272,8 +293,10 @@ static kg_status check_counts(kg_db *db)
     if (!db->meta.present || !db->vocab_offsets.present || !db->vocab_bytes.present ||
         !db->top_entries[0].present)
         return KG_E_CORRUPT;
-    if (((db->required_features | db->optional_features) & KG_FEATURE_BLOCKLIST) &&
-        !db->blocklist.present)
+    if (has_feature(db, KG_FEATURE_BLOCKLIST) && !db->blocklist.present)
+        return KG_E_CORRUPT;
+    if (has_feature(db, KG_FEATURE_DISPLAY_FORMS) &&
+        (!db->display_ids.present || !db->display_offsets.present || !db->display_bytes.present))
         return KG_E_CORRUPT;
     for (n = 1; n <= N; n++) {
         if (!db->prob[n].present || !db->prob_cb[n].present || (n >= 2 && !db->words[n].present))
@@ -319,6 +342,13 @@ static kg_status check_counts(kg_db *db)
         const kg_col *starts = &db->top_starts[n];
         if (starts->n != db->top_nodes[n].n + 1 || kg_col_get(starts, 0) != 0 ||
             kg_col_get(starts, starts->n - 1) != db->top_entries[n].n)
+            return KG_E_CORRUPT;
+    }
+    /* Display forms (format 1.2): D + 1 offsets from 0 to len(DISPLAY_BYTES). */
+    if (db->display_ids.present) {
+        const kg_col *off = &db->display_offsets;
+        if (off->n != db->display_ids.n + 1 || kg_col_get(off, 0) != 0 ||
+            kg_col_get(off, off->n - 1) != db->display_bytes.n)
             return KG_E_CORRUPT;
     }
     return KG_OK;
@@ -421,6 +451,56 @@ kg_status kg_word(const kg_db *db, uint32_t id, const char **utf8, size_t *len)
     if (!db || !utf8 || !len || id >= db->vocab)
         return KG_E_INVALID_ARGUMENT;
     if ((st = word_bytes(db, id, &p, &n)) != KG_OK)
+        return st;
+    *utf8 = (const char *)p;
+    *len = n;
+    return KG_OK;
+}
+
+/* The display form of word id (format 1.2): *found is 0 when it has none. Every id and
+ * offset read is checked, so a damaged file gives KG_E_CORRUPT or a wrong form, never a
+ * read outside DISPLAY_BYTES. */
+static kg_status display_bytes(const kg_db *db, uint32_t id, const unsigned char **p,
+                               size_t *len, int *found)
+{
+    const kg_col *ids = &db->display_ids, *off = &db->display_offsets;
+    uint64_t n = ids->present ? ids->n : 0, lo = 0, hi = n;
+    uint32_t a, b;
+    *found = 0;
+    /* The first entry >= id (the reader's bisect_left, so that both read even an unsorted,
+     * damaged list alike), then whether it is id. */
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (kg_col_get(ids, mid) < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == n || kg_col_get(ids, lo) != id)
+        return KG_OK;
+    if (lo + 1 >= off->n) /* cannot happen: open checked len(OFFSETS) = len(IDS) + 1 */
+        return KG_E_CORRUPT;
+    a = kg_col_get(off, lo);
+    b = kg_col_get(off, lo + 1);
+    if (a > b || b > db->display_bytes.n)
+        return KG_E_CORRUPT;
+    *p = db->display_bytes.p + a;
+    *len = b - a;
+    *found = 1;
+    return KG_OK;
+}
+
+kg_status kg_display(const kg_db *db, uint32_t id, const char **utf8, size_t *len)
+{
+    const unsigned char *p = NULL;
+    size_t n = 0;
+    int found;
+    kg_status st;
+    if (!db || !utf8 || !len || id >= db->vocab)
+        return KG_E_INVALID_ARGUMENT;
+    if ((st = display_bytes(db, id, &p, &n, &found)) != KG_OK)
+        return st;
+    if (!found && (st = word_bytes(db, id, &p, &n)) != KG_OK)
         return st;
     *utf8 = (const char *)p;
     *len = n;
@@ -732,6 +812,42 @@ static kg_status verify_blocklist(const kg_db *db)
     return KG_OK;
 }
 
+/* Display forms (format 1.2): ids strictly increasing, each >= 3 and < V; offsets
+ * non-decreasing; each form valid UTF-8, different from its word, and folding to it. */
+static kg_status verify_display_forms(const kg_db *db)
+{
+    const kg_col *ids = &db->display_ids, *off = &db->display_offsets;
+    const unsigned char *word;
+    size_t word_len;
+    uint64_t i;
+    uint32_t w, last = 0, a, b;
+    if (!ids->present)
+        return KG_OK;
+    for (i = 0; i < ids->n; i++) {
+        w = kg_col_get(ids, i);
+        if (w < KG_FIRST_WORD_ID || w >= db->vocab || (i > 0 && w <= last))
+            return KG_E_CORRUPT;
+        last = w;
+    }
+    for (i = 0; i < ids->n; i++)
+        if (kg_col_get(off, i) > kg_col_get(off, i + 1))
+            return KG_E_CORRUPT;
+    for (i = 0; i < ids->n; i++) {
+        const unsigned char *form;
+        a = kg_col_get(off, i);
+        b = kg_col_get(off, i + 1);
+        /* In bounds after the checks above and verify_vocab's; checked all the same. */
+        if (b > db->display_bytes.n ||
+            word_bytes(db, kg_col_get(ids, i), &word, &word_len) != KG_OK)
+            return KG_E_CORRUPT;
+        form = db->display_bytes.p + a;
+        if ((b - a == word_len && memcmp(form, word, word_len) == 0) ||
+            !kg_text_folds_to(form, b - a, word, word_len))
+            return KG_E_CORRUPT;
+    }
+    return KG_OK;
+}
+
 static kg_status verify_meta(const kg_db *db)
 {
     return kg_json_meta_matches(db->meta.p, (size_t)db->meta.n, db->order, db->vocab,
@@ -747,7 +863,8 @@ kg_status kg_verify(const kg_db *db)
         return KG_E_INVALID_ARGUMENT;
     if ((st = verify_layout(db)) != KG_OK || (st = verify_vocab(db)) != KG_OK ||
         (st = verify_meta(db)) != KG_OK || (st = verify_trie(db)) != KG_OK ||
-        (st = verify_top_lists(db)) != KG_OK || (st = verify_blocklist(db)) != KG_OK)
+        (st = verify_top_lists(db)) != KG_OK || (st = verify_blocklist(db)) != KG_OK ||
+        (st = verify_display_forms(db)) != KG_OK)
         return st;
     return KG_OK;
 }

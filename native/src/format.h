@@ -7,7 +7,7 @@
 #define KG_FMT_MAGIC "KGLANGDB"
 #define KG_FMT_MAGIC_SIZE 8
 #define KG_FMT_MAJOR 1
-#define KG_FMT_MINOR 1
+#define KG_FMT_MINOR 2
 /* The bytes "KGLD" read as a little-endian u32. */
 #define KG_FMT_BYTE_ORDER_MARK 0x444C474Bu
 
@@ -59,17 +59,22 @@
 #define KG_KIND_TOP_STARTS 0x31
 #define KG_KIND_TOP_ENTRIES 0x32
 #define KG_KIND_BLOCKLIST 0x40 /* order 0, format 1.1: word ids never suggested */
+/* Order 0, format 1.2 (feature DISPLAY_FORMS): how words are shown in suggestions. */
+#define KG_KIND_DISPLAY_IDS 0x41     /* word ids with a display form, increasing */
+#define KG_KIND_DISPLAY_OFFSETS 0x42 /* u32, len(DISPLAY_IDS) + 1 */
+#define KG_KIND_DISPLAY_BYTES 0x43   /* u8, the forms' UTF-8 bytes */
 
 #define KG_FMT_MIN_ORDER 2
 #define KG_FMT_MAX_ORDER 5
 #define KG_FMT_MAX_VOCAB (1u << 24)
 
-/* Feature bits (format 1.1). */
-#define KG_FEATURE_BLOCKLIST (1u << 0)
+/* Feature bits (FORMAT.md sections 9 and 10). */
+#define KG_FEATURE_BLOCKLIST (1u << 0)     /* format 1.1: the BLOCKLIST section */
+#define KG_FEATURE_DISPLAY_FORMS (1u << 1) /* format 1.2: the DISPLAY_* sections */
 
-/* Feature bits known to this reader. */
-#define KG_FMT_KNOWN_REQUIRED_FEATURES KG_FEATURE_BLOCKLIST
-#define KG_FMT_KNOWN_OPTIONAL_FEATURES KG_FEATURE_BLOCKLIST
+/* Feature bits known to this reader (accepted in either mask). */
+#define KG_FMT_KNOWN_REQUIRED_FEATURES (KG_FEATURE_BLOCKLIST | KG_FEATURE_DISPLAY_FORMS)
+#define KG_FMT_KNOWN_OPTIONAL_FEATURES (KG_FEATURE_BLOCKLIST | KG_FEATURE_DISPLAY_FORMS)
 
 /* Fixed-point log10 scores: round(log10(p) * 10000). */
 #define KG_SCORE_SCALE 10000

@@ -88,6 +88,9 @@ struct kg_db {
     kg_col top_nodes[KG_FMT_MAX_ORDER + 1], top_starts[KG_FMT_MAX_ORDER + 1];
     kg_col top_entries[KG_FMT_MAX_ORDER + 1];
     kg_col blocklist; /* format 1.1; present only when the feature bit is set */
+    /* Format 1.2, present only when the DISPLAY_FORMS bit is set: the form of word
+     * display_ids[j] is display_bytes[display_offsets[j], display_offsets[j + 1]). */
+    kg_col display_ids, display_offsets, display_bytes;
 };
 
 /* ---- CRC-32 (crc32.c) ---- */
@@ -154,5 +157,11 @@ kg_status kg_text_cursor(const unsigned char *text, size_t len, kg_sentence_fn f
 
 /* Whether bytes[0..n) is exactly one token of the contract that is already folded. */
 int kg_text_is_folded_word(const unsigned char *bytes, size_t n);
+
+/* Whether form[0..n) is strict UTF-8 (as kg_utf8_decode: no surrogates, no overlong forms)
+ * whose code points, each folded as the contract folds a token's (simple lowercase, U+2019
+ * as ', U+2010 and U+2011 as -), are exactly the code points of word[0..m) (strict UTF-8
+ * too): text.py's `fold(form.decode()) == word.decode()` (FORMAT.md section 10). */
+int kg_text_folds_to(const unsigned char *form, size_t n, const unsigned char *word, size_t m);
 
 #endif

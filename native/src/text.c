@@ -440,6 +440,21 @@ int kg_text_is_folded_word(const unsigned char *bytes, size_t n)
     return t.len == n && memcmp(t.bytes, bytes, n) == 0;
 }
 
+int kg_text_folds_to(const unsigned char *form, size_t n, const unsigned char *word, size_t m)
+{
+    const unsigned char *p = form, *pe = form + n, *q = word, *qe = word + m;
+    uint32_t a, b;
+    while (p < pe && q < qe) {
+        p += kg_utf8_decode(p, pe, &a);
+        q += kg_utf8_decode(q, qe, &b);
+        if (a == KG_CP_INVALID || b == KG_CP_INVALID || fold_cp(a) != b)
+            return 0;
+    }
+    if (p < pe || q < qe)
+        return 0; /* one has code points left (invalid ones included) */
+    return 1;
+}
+
 /* ---- kg_tokenize: the contract's view of a text, written out ---- */
 
 typedef struct writer {

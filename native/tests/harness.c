@@ -4,8 +4,8 @@
  *
  * Each file is copied into a heap block of exactly its size (so that an address sanitizer
  * catches any read past its end), opened with kg_open_buffer, verified, and queried with a
- * set of texts through kg_predict (k = 1, 3, KG_MAX_K), kg_word, kg_score_text and
- * kg_score_word. Prints one line per file: `<open status> <verify status>` (the verify
+ * set of texts through kg_predict (k = 1, 3, KG_MAX_K), kg_word, kg_display, kg_score_text
+ * and kg_score_word. Prints one line per file: `<open status> <verify status>` (the verify
  * status is - when the open failed). Built with -fsanitize=address,undefined by the tests;
  * any memory error aborts. */
 #include <stdio.h>
@@ -47,9 +47,12 @@ static int query(const kg_db *db)
                 continue;
             if (n > ks[j])
                 bad = 1;
-            for (i = 0; i < n; i++)
+            for (i = 0; i < n; i++) {
                 if (kg_word(db, out[i].word_id, &w, &len) == KG_OK && len)
                     bad |= w[0] == 0 && w[len - 1] == 0 && len > 1000000; /* touch the bytes */
+                if (kg_display(db, out[i].word_id, &w, &len) == KG_OK && len)
+                    bad |= w[0] == 0 && w[len - 1] == 0 && len > 1000000;
+            }
         }
         kg_score_text(db, texts[t], strlen(texts[t]), &sum, &count);
     }
@@ -59,8 +62,16 @@ static int query(const kg_db *db)
     for (i = 0; i <= 6; i++)
         for (j = 0; j < v && j < 50; j++)
             kg_score_word(db, ctx, i, (uint32_t)j, &sum);
-    for (j = 0; j < v && j < 50; j++)
+    for (j = 0; j < v && j < 50; j++) {
         kg_word(db, (uint32_t)j, &w, &len);
+        if (kg_display(db, (uint32_t)j, &w, &len) == KG_OK && len)
+            bad |= w[0] == 0 && w[len - 1] == 0 && len > 1000000;
+    }
+    for (j = v > 50 ? v - 50 : 50; j < v; j++) /* the last ids: display forms live anywhere */
+        if (kg_display(db, (uint32_t)j, &w, &len) == KG_OK && len)
+            bad |= w[0] == 0 && w[len - 1] == 0 && len > 1000000;
+    if (kg_display(db, v, &w, &len) != KG_E_INVALID_ARGUMENT)
+        bad = 1;
     return bad;
 }
 

@@ -88,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
         help="readers that do not understand the blocklist must refuse the file",
     )
     p.add_argument(
+        "--display-forms",
+        action="store_true",
+        help="store how words are shown, e.g. I and London (format 1.2; as the recipe's "
+        "display_forms = true)",
+    )
+    p.add_argument(
         "--target-sdk",
         metavar="SPEC",
         help="SDK releases that must read the file fully, e.g. '>=1.0,<1.1': write the newest "
@@ -226,6 +232,8 @@ def _build(args) -> int:
         if recipe.blocklist is None:
             raise UserError("--blocklist-required needs --blocklist FILE or a recipe blocklist")
         recipe = dataclasses.replace(recipe, blocklist_required=True)
+    if args.display_forms:
+        recipe = dataclasses.replace(recipe, display_forms=True)
     out = args.out or Path(f"{recipe.name}.langdb")
     if args.allow_drop and args.target_sdk is None:
         raise UserError("--allow-drop needs --target-sdk SPEC")
@@ -240,12 +248,16 @@ def _build_for(args, recipe, out: Path, build) -> int:
     """``build --target-sdk``: decide the format before building (so that a refusal costs
     nothing), build, then convert if the chosen format cannot hold what the recipe asks."""
     from keyglide.convert import convert, plan
+    from keyglide.format import FEATURES_SINCE_MINOR, FORMAT_MAJOR, Feature
 
-    features = ["BLOCKLIST"] if recipe.blocklist is not None else []
-    required = features if recipe.blocklist_required else []
-    optional = [] if recipe.blocklist_required else features
+    blocklist = ["BLOCKLIST"] if recipe.blocklist is not None else []
+    required = blocklist if recipe.blocklist_required else []
+    optional = [] if recipe.blocklist_required else list(blocklist)
+    if recipe.display_forms:
+        optional.append("DISPLAY_FORMS")
+    newest = max((FEATURES_SINCE_MINOR[Feature[n]] for n in required + optional), default=0)
     fmt, dropped, messages = plan(
-        "1.1" if features else "1.0",
+        f"{FORMAT_MAJOR}.{newest}",
         required,
         optional,
         target_sdk=args.target_sdk,
@@ -795,9 +807,7 @@ def _demo_parser(sub) -> None:
         "anywhere else.",
     )
     source = p.add_mutually_exclusive_group()
-    source.add_argument(
-        "--db", type=Path, help="langdb file (default: the default English langdb)"
-    )
+    source.add_argument("--db", type=Path, help="langdb file (default: the default English langdb)")
     source.add_argument("--store", type=Path, metavar="ROOT", help="a store's directory")
     p.add_argument("--lang", metavar="LANG", help="with --store: the language to serve")
     p.add_argument(

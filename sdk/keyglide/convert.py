@@ -10,9 +10,10 @@ requested format cannot hold is dropped and reported: a feature the file marks *
 otherwise ``FeatureDropRefused`` is raised.
 
 A converted file records where it came from in META: ``converted_from`` (the source's
-sha256 and format, the converting SDK's version, and the source's ``blocklist`` record if it
-had one) and ``dropped`` (the feature names). A conversion that changes nothing (a 1.0 file
-to 1.0) writes the source's bytes exactly, with no provenance added.
+sha256 and format, the converting SDK's version, and the source's ``blocklist`` and
+``display_forms`` records if it had them) and ``dropped`` (the feature names). A conversion
+that changes nothing (a 1.0 file to 1.0) writes the source's bytes exactly, with no
+provenance added.
 
 ``target_sdk`` chooses the format from the compatibility matrix (``keyglide.compat``): the
 newest format the writer can produce that *every* SDK release in the range reads **fully**.
@@ -34,12 +35,12 @@ from packaging.version import Version
 
 from keyglide._version import __version__
 from keyglide.errors import BuildError, FeatureDropRefused
-from keyglide.format import ElemType, Feature, Kind
+from keyglide.format import FEATURES_SINCE_MINOR, FORMAT_MAJOR, ElemType, Feature, Kind
 from keyglide.model import Order, QuantizedModel
 from keyglide.reader import LangDBFile
 
 # The formats the writer produces, oldest first.
-FORMATS = ("1.0", "1.1")
+FORMATS = ("1.0", "1.1", "1.2")
 
 
 @dataclass(frozen=True)
@@ -76,14 +77,18 @@ def read_model(f: LangDBFile) -> QuantizedModel:
                 children=None if highest else _whole(f, Kind.CHILDREN, n).astype(np.int64),
             )
         )
-    bit = int(Feature.BLOCKLIST)
-    has_blocklist = bool((f.header.required_features | f.header.optional_features) & bit)
+    features = f.header.required_features | f.header.optional_features
     return QuantizedModel(
         vocab=vocab,
         orders=orders,
         meta=dict(f.meta),
-        blocklist=f.blocklist.astype(np.int64) if has_blocklist else None,
-        blocklist_required=bool(f.header.required_features & bit),
+        blocklist=f.blocklist.astype(np.int64) if features & Feature.BLOCKLIST else None,
+        blocklist_required=bool(f.header.required_features & Feature.BLOCKLIST),
+        display_forms=(
+            {i: form.decode("utf-8") for i, form in f.display_forms().items()}
+            if features & Feature.DISPLAY_FORMS
+            else None
+        ),
     )
 
 
@@ -102,8 +107,24 @@ def _codes(f: LangDBFile, kind: Kind, order: int) -> np.ndarray:
 
 
 def _features_of(required: list[str], optional: list[str], fmt: str) -> tuple[list, list]:
-    """The features a file of ``fmt`` keeps: none in 1.0."""
-    return (list(required), list(optional)) if fmt != "1.0" else ([], [])
+    """The features a file of ``fmt`` keeps: those its minor version defines (a feature this
+    SDK does not know cannot be written at all)."""
+    major, minor = (int(part) for part in fmt.split("."))
+
+    def kept(name: str) -> bool:
+        feature = Feature.__members__.get(name)
+        return (
+            major == FORMAT_MAJOR and feature is not None and FEATURES_SINCE_MINOR[feature] <= minor
+        )
+
+    return [n for n in required if kept(n)], [n for n in optional if kept(n)]
+
+
+def _written_format(required: list[str], optional: list[str]) -> str:
+    """The format the writer writes a file with these (known) features in: the oldest
+    minor version that defines them all."""
+    minors = [FEATURES_SINCE_MINOR[Feature[name]] for name in required + optional]
+    return f"{FORMAT_MAJOR}.{max(minors, default=0)}"
 
 
 def plan(
@@ -131,6 +152,7 @@ def plan(
                 f"cannot write langdb format {fmt!r}; this SDK writes {', '.join(FORMATS)}"
             )
     kept_required, kept_optional = _features_of(list(required), list(optional), fmt)
+    fmt = _written_format(kept_required, kept_optional)
     dropped_required = [n for n in required if n not in kept_required]
     dropped = dropped_required + [n for n in optional if n not in kept_optional]
     if dropped_required and not allow_drop:
@@ -181,6 +203,7 @@ def choose_format(
     candidates = [f for f in FORMATS if Version(f) <= Version(source_format)] or ["1.0"]
     for fmt in reversed(candidates):
         kept_required, kept_optional = _features_of(list(required), list(optional), fmt)
+        fmt = _written_format(kept_required, kept_optional)
         header = synthetic_header(fmt, kept_required, kept_optional, matrix)
         outcomes = [negotiate(header, row.first, matrix=matrix, name="output") for row in rows]
         if all(o.status == "full" for o in outcomes):
@@ -210,7 +233,7 @@ def convert(
     required feature would be lost and ``allow_drop`` is false, ``BuildError`` for a format
     this SDK does not write, and ``LangDBError`` if the input cannot be read.
     """
-    from keyglide.build.write import write_langdb
+    from keyglide.build.write import format_version, write_langdb
     from keyglide.compat import Matrix
 
     in_path, out_path = os.fspath(in_path), os.fspath(out_path)
@@ -236,17 +259,20 @@ def convert(
         if "BLOCKLIST" in dropped:
             model.blocklist = None
             model.blocklist_required = False
+        if "DISPLAY_FORMS" in dropped:
+            model.display_forms = None
         origin: dict[str, Any] = {
             "sha256": hashlib.sha256(source).hexdigest(),
             "format": source_format,
             "sdk": __version__,
         }
-        if "blocklist" in model.meta:
-            origin["blocklist"] = model.meta.pop("blocklist")
+        for record in ("blocklist", "display_forms"):
+            if record in model.meta:
+                origin[record] = model.meta.pop(record)
         model.meta["converted_from"] = origin
         model.meta["dropped"] = list(dropped)
     digest = write_langdb(out_path, model)
-    written = "1.0" if model.blocklist is None else "1.1"
+    assert format_version(model) == fmt, (format_version(model), fmt)
     return ConvertResult(
-        dropped=list(dropped), format=written, path=out_path, sha256=digest, messages=messages
+        dropped=list(dropped), format=fmt, path=out_path, sha256=digest, messages=messages
     )

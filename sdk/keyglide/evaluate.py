@@ -386,7 +386,8 @@ def _asker(engine: Engine, ids: dict[str, int]) -> Callable[[bytes, int], list[i
         return fast
 
     def ask(data: bytes, k: int) -> list[int]:
-        return [ids[s.word] for s in engine.predict(data.decode("utf-8"), k)]
+        # Suggestions are shown as display forms (format 1.2); the simulation compares words.
+        return [ids[contract.fold(s.word)] for s in engine.predict(data.decode("utf-8"), k)]
 
     return ask
 

@@ -14,7 +14,7 @@ from enum import IntEnum
 
 MAGIC = b"KGLANGDB"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 1
+FORMAT_MINOR = 2
 # Read as a little-endian u32 this is 0x444C474B; a reader that sees anything else has a
 # byte-order or layout problem, not a bad file.
 BYTE_ORDER_MARK = 0x444C474B
@@ -76,6 +76,13 @@ class Kind(IntEnum):
     TOP_STARTS = 0x31  # orders 1..N-1; len(TOP_NODES) + 1 offsets into TOP_ENTRIES
     TOP_ENTRIES = 0x32  # orders 0..N-1; child entry indices, best first
     BLOCKLIST = 0x40  # order 0, format 1.1 (feature BLOCKLIST); word ids never suggested
+    DISPLAY_IDS = 0x41  # order 0, format 1.2 (feature DISPLAY_FORMS); ids with a display form
+    DISPLAY_OFFSETS = 0x42  # order 0, format 1.2; u32, len(DISPLAY_IDS) + 1 entries
+    DISPLAY_BYTES = 0x43  # order 0, format 1.2; u8, the display forms' UTF-8 bytes
+
+
+# The sections of the DISPLAY_FORMS feature (format 1.2), all of order 0.
+DISPLAY_KINDS = (Kind.DISPLAY_IDS, Kind.DISPLAY_OFFSETS, Kind.DISPLAY_BYTES)
 
 
 def section_id(kind: Kind, order: int = 0) -> int:
@@ -95,14 +102,15 @@ class Feature(IntEnum):
     """Feature bits (their mask values), shared by the required and optional masks."""
 
     BLOCKLIST = 1 << 0  # format 1.1: the BLOCKLIST section, words never suggested
+    DISPLAY_FORMS = 1 << 1  # format 1.2: the DISPLAY_* sections, how words are shown
 
 
-# The features of each format minor version: a file that uses none of them is written as
-# the oldest minor version that can hold it.
-FEATURES_SINCE_MINOR = {Feature.BLOCKLIST: 1}
+# The features of each format minor version: a file is written as the oldest minor version
+# that holds every feature it uses (format 1.0 when it uses none).
+FEATURES_SINCE_MINOR = {Feature.BLOCKLIST: 1, Feature.DISPLAY_FORMS: 2}
 
-KNOWN_REQUIRED_FEATURES = int(Feature.BLOCKLIST)
-KNOWN_OPTIONAL_FEATURES = int(Feature.BLOCKLIST)
+KNOWN_REQUIRED_FEATURES = int(Feature.BLOCKLIST | Feature.DISPLAY_FORMS)
+KNOWN_OPTIONAL_FEATURES = int(Feature.BLOCKLIST | Feature.DISPLAY_FORMS)
 
 
 @dataclass(frozen=True)

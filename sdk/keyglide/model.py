@@ -47,6 +47,9 @@ class QuantizedModel:
     # (``required_features``) or may ignore them (``optional_features``). None: no blocklist.
     blocklist: Any = None
     blocklist_required: bool = False
+    # Format 1.2: how words are shown, word id -> display form (FORMAT.md section 10), written
+    # as an optional feature. None: no display forms (an empty dict writes empty sections).
+    display_forms: dict[int, str] | None = None
 
     @property
     def order(self) -> int:

@@ -41,6 +41,7 @@ from keyglide.errors import (
 from keyglide.format import (
     BOS,
     BYTE_ORDER_MARK,
+    DISPLAY_KINDS,
     FIRST_WORD_ID,
     FORMAT_MAJOR,
     HEADER,
@@ -90,6 +91,9 @@ ALLOWED_TYPES: dict[Kind, frozenset[ElemType]] = {
     Kind.TOP_STARTS: UNSIGNED,
     Kind.TOP_ENTRIES: UNSIGNED,
     Kind.BLOCKLIST: UNSIGNED,
+    Kind.DISPLAY_IDS: UNSIGNED,
+    Kind.DISPLAY_OFFSETS: frozenset({ElemType.U32}),
+    Kind.DISPLAY_BYTES: frozenset({ElemType.U8}),
 }
 
 # The keys FORMAT.md section 7 requires in the metadata.
@@ -117,9 +121,12 @@ _HEADER_RESERVED = slice(HEADER_CRC_OFFSET + 4, HEADER.size)
 _ENTRY_RESERVED = ((5, 8), (28, 32))
 
 _NUMPY_TYPES = {ElemType.U8: "<u1", ElemType.U16: "<u2", ElemType.U32: "<u4", ElemType.I32: "<i4"}
-_ORDERLESS_KINDS = (Kind.META, Kind.VOCAB_OFFSETS, Kind.VOCAB_BYTES, Kind.BLOCKLIST)
-# Sections that exist only when their feature bit is set (FORMAT.md section 9).
-FEATURE_KINDS = {Kind.BLOCKLIST: Feature.BLOCKLIST}
+_ORDERLESS_KINDS = (Kind.META, Kind.VOCAB_OFFSETS, Kind.VOCAB_BYTES, Kind.BLOCKLIST, *DISPLAY_KINDS)
+# Sections that exist only when their feature bit is set (FORMAT.md sections 9 and 10).
+FEATURE_KINDS = {
+    Kind.BLOCKLIST: Feature.BLOCKLIST,
+    **{kind: Feature.DISPLAY_FORMS for kind in DISPLAY_KINDS},
+}
 _SPECIAL_BYTES = tuple(t.encode() for t in SPECIAL_TOKENS)
 
 
@@ -140,6 +147,9 @@ def section_orders(kind: Kind, order: int) -> range:
         Kind.TOP_STARTS: below,
         Kind.TOP_ENTRIES: range(0, order),
         Kind.BLOCKLIST: range(0, 1),
+        Kind.DISPLAY_IDS: range(0, 1),
+        Kind.DISPLAY_OFFSETS: range(0, 1),
+        Kind.DISPLAY_BYTES: range(0, 1),
     }[kind]
 
 
@@ -450,6 +460,7 @@ class LangDBFile:
         self._check_trie_counts()
         self._check_codebook_lengths()
         self._check_top_list_counts()
+        self._check_display_counts()
 
     def _count_error(self, kind: Kind, order: int, expected: int) -> LangDBError:
         actual = len(self.column(kind, order))
@@ -510,6 +521,18 @@ class LangDBFile:
             if len(self.column(Kind.TOP_ENTRIES, n)) != starts[nodes]:
                 raise self._count_error(Kind.TOP_ENTRIES, n, starts[nodes])
 
+    def _check_display_counts(self) -> None:
+        if section_id(Kind.DISPLAY_IDS) not in self._columns:
+            return
+        forms = len(self.column(Kind.DISPLAY_IDS))
+        offsets = self.column(Kind.DISPLAY_OFFSETS)
+        if len(offsets) != forms + 1:
+            raise self._count_error(Kind.DISPLAY_OFFSETS, 0, forms + 1)
+        if offsets[0] != 0:
+            raise self._fail(CorruptLangDB, "DISPLAY_OFFSETS does not start at 0")
+        if offsets[forms] != len(self.column(Kind.DISPLAY_BYTES)):
+            raise self._count_error(Kind.DISPLAY_BYTES, 0, offsets[forms])
+
     def _read_meta(self) -> None:
         entry = self._entry(Kind.META)
         raw = bytes(self._data[entry.offset : entry.offset + entry.length])
@@ -533,6 +556,42 @@ class LangDBFile:
         if section_id(Kind.BLOCKLIST) not in self._columns:
             return np.zeros(0, dtype=np.uint32)
         return self._whole(Kind.BLOCKLIST)
+
+    @property
+    def has_display_forms(self) -> bool:
+        """Whether the file holds display forms (format 1.2)."""
+        return section_id(Kind.DISPLAY_IDS) in self._columns
+
+    def display(self, i: int) -> str:
+        """How word ``i`` is shown: its display form (FORMAT.md section 10) if it has one,
+        else its folded spelling."""
+        if not self.has_display_forms:
+            return self.word(i)
+        ids = self.column(Kind.DISPLAY_IDS)
+        j = bisect.bisect_left(ids, i)
+        if j == len(ids) or ids[j] != i:
+            return self.word(i)
+        offsets, data = self.column(Kind.DISPLAY_OFFSETS), self.column(Kind.DISPLAY_BYTES)
+        start, stop = offsets[j], offsets[j + 1]
+        if not start <= stop <= len(data):
+            raise self._fail(
+                CorruptLangDB, f"the display form of word {i} lies outside DISPLAY_BYTES"
+            )
+        try:
+            return data.slice(start, stop).astype(np.uint8).tobytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise self._fail(CorruptLangDB, f"the display form of word {i} is not UTF-8") from None
+
+    def display_forms(self) -> dict[int, bytes]:
+        """Every display form as stored: word id -> UTF-8 bytes (empty without the feature)."""
+        if not self.has_display_forms:
+            return {}
+        offsets = self._whole(Kind.DISPLAY_OFFSETS).tolist()
+        if any(b < a for a, b in pairwise(offsets)):
+            raise self._fail(CorruptLangDB, "DISPLAY_OFFSETS decreases")
+        data = self._whole(Kind.DISPLAY_BYTES).astype(np.uint8).tobytes()
+        ids = self._whole(Kind.DISPLAY_IDS).tolist()
+        return {i: data[a:b] for i, (a, b) in zip(ids, pairwise(offsets), strict=True)}
 
     # --- access ----------------------------------------------------------------------
 
@@ -618,6 +677,7 @@ class LangDBFile:
             or self._trie_problem()
             or self._top_list_problem()
             or self._blocklist_problem()
+            or self._display_problem()
         )
         if problem:
             raise self._fail(CorruptLangDB, problem)
@@ -692,6 +752,21 @@ class LangDBFile:
     def _blocklist_problem(self) -> str | None:
         problem = blocklist_problem(self.blocklist, self.vocab_size)
         return f"BLOCKLIST: {problem}" if problem else None
+
+    def _display_problem(self) -> str | None:
+        if not self.has_display_forms:
+            return None
+        ids = self._whole(Kind.DISPLAY_IDS)
+        offsets = self._whole(Kind.DISPLAY_OFFSETS)
+        problem = display_ids_problem(ids, offsets, self.vocab_size)
+        if problem is None:
+            words = self.all_word_bytes()
+            for i, form in self.display_forms().items():
+                problem = display_form_problem(form, words[i])
+                if problem:
+                    problem = f"word {i}: {problem}"
+                    break
+        return f"DISPLAY_FORMS: {problem}" if problem else None
 
     def _whole(self, kind: Kind, order: int = 0) -> np.ndarray:
         column = self.column(kind, order)
@@ -799,6 +874,31 @@ def blocklist_problem(blocked: np.ndarray, vocab_size: int) -> str | None:
         return f"a blocked id is not a word id ({FIRST_WORD_ID}..{vocab_size - 1})"
     if np.any(np.diff(blocked) <= 0):
         return "the blocked ids are not strictly increasing"
+    return None
+
+
+def display_ids_problem(ids: np.ndarray, offsets: np.ndarray, vocab_size: int) -> str | None:
+    """Strictly increasing word ids, each >= 3 and < vocab_size; non-decreasing offsets."""
+    ids = np.asarray(ids).astype(np.int64)
+    if len(ids) and (ids.min() < FIRST_WORD_ID or ids.max() >= vocab_size):
+        return f"an id is not a word id ({FIRST_WORD_ID}..{vocab_size - 1})"
+    if np.any(np.diff(ids) <= 0):
+        return "the ids are not strictly increasing"
+    if np.any(np.diff(np.asarray(offsets).astype(np.int64)) < 0):
+        return "the offsets decrease"
+    return None
+
+
+def display_form_problem(form: bytes, word: bytes) -> str | None:
+    """A display form is UTF-8, differs from its (folded) word and folds to it."""
+    try:
+        shown = form.decode("utf-8")
+    except UnicodeDecodeError:
+        return "the display form is not UTF-8"
+    if form == word:
+        return "the display form is the word itself"
+    if text.fold(shown).encode("utf-8") != word:
+        return f"the display form {shown!r} does not fold to the word"
     return None
 
 

@@ -153,14 +153,22 @@ def ends_sentence(gap: str, previous: str, at_end: bool) -> bool:
 
 def sentences(text: str) -> list[list[str]]:
     """Split text into sentences of folded tokens, as a model is trained and scored on."""
+    return [[fold(token) for token in sentence] for sentence in written_sentences(text)]
+
+
+def written_sentences(text: str) -> list[list[str]]:
+    """``sentences`` with every token as written, not folded (how a builder learns how
+    words are spelled)."""
     result: list[list[str]] = []
     current: list[str] = []
     matches = list(_TOKEN_RE.finditer(text))
     for i, match in enumerate(matches):
-        token = fold(match.group())
+        token = match.group()
         current.append(token)
         end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        if ends_sentence(text[match.end() : end], token, at_end=end == len(text)):
+        gap = text[match.end() : end]
+        # The test of " " first spares the fold of most tokens (ends_sentence does it too).
+        if gap != " " and ends_sentence(gap, fold(token), at_end=end == len(text)):
             result.append(current)
             current = []
     if current:
@@ -203,8 +211,10 @@ def cursor(text: str) -> Cursor:
     for i, match in enumerate(matches):
         token = fold(match.group())
         context.append(token)
-        end = matches[i + 1].start() if i + 1 < len(matches) else (
-            last.start() if prefix is not None else len(text)
+        end = (
+            matches[i + 1].start()
+            if i + 1 < len(matches)
+            else (last.start() if prefix is not None else len(text))
         )
         if ends_sentence(text[match.end() : end], token, at_end=end == len(text)):
             context = []

@@ -49,6 +49,7 @@ class Shard:
     end: int
     kind: str  # "text" or "counts"
     order: int  # the model order (text) or the order of the file's lines (counts)
+    spellings: bool = False  # count how words are written (text), for display forms
 
 
 @dataclass
@@ -85,6 +86,9 @@ class ShardCounts:
     tokens: int = 0
     sentences: int = 0
     skipped_lines: int = 0
+    # When asked for (``Shard.spellings``): how often each token is written each way, its
+    # sentences' first tokens excepted (a capital there says nothing about the word).
+    spellings: dict[str, int] | None = None
 
 
 @dataclass
@@ -96,6 +100,7 @@ class NGramCounts:
     tokens: int
     sentences: int
     skipped_lines: int
+    spellings: dict[str, int] | None = None  # summed over the shards that counted them
 
     @property
     def order(self) -> int:
@@ -106,13 +111,23 @@ class NGramCounts:
 # Shards
 
 
-def plan_shards(files: Sequence[InputFile]) -> list[Shard]:
-    """Shards for every input file, in input order."""
+def plan_shards(files: Sequence[InputFile], *, spellings: bool = False) -> list[Shard]:
+    """Shards for every input file, in input order; ``spellings``: text shards also count
+    how words are written."""
     shards = []
     for f in files:
         bounds = _split_points(f) if f.size > SHARD_BYTES else [0, f.size]
         for start, end in zip(bounds, bounds[1:], strict=False):
-            shards.append(Shard(path=str(f.path), start=start, end=end, kind=f.kind, order=f.order))
+            shards.append(
+                Shard(
+                    path=str(f.path),
+                    start=start,
+                    end=end,
+                    kind=f.kind,
+                    order=f.order,
+                    spellings=spellings and f.kind == "text",
+                )
+            )
     return shards
 
 
@@ -137,19 +152,32 @@ def count_shard(shard: Shard) -> ShardCounts:
         f.seek(shard.start)
         data = f.read(shard.end - shard.start)
     if shard.kind == "text":
-        return _count_text(text.decode(data), shard.order)
+        return _count_text(text.decode(data), shard.order, spellings=shard.spellings)
     return _count_lines(text.decode(data), shard.order)
 
 
-def _count_text(content: str, order: int) -> ShardCounts:
-    sentences = text.sentences(content)
-    tokens = [token for sentence in sentences for token in sentence]
-    index = {w: i for i, w in enumerate(dict.fromkeys(tokens), FIRST_WORD_ID)}
-    ids = np.fromiter(map(index.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+def _count_text(content: str, order: int, *, spellings: bool = False) -> ShardCounts:
+    sentences = text.written_sentences(content)
+    written = [token for sentence in sentences for token in sentence]
+    # Each distinct spelling is folded once; the stream is numbered by spelling, then by word.
+    spelling_ids = {w: i for i, w in enumerate(dict.fromkeys(written))}
+    folded = [text.fold(w) for w in spelling_ids]
+    index = {w: i for i, w in enumerate(dict.fromkeys(folded), FIRST_WORD_ID)}
+    word_of_spelling = np.array([index[f] for f in folded], dtype=np.int64)
+    by_spelling = np.fromiter(map(spelling_ids.__getitem__, written), np.int64, len(written))
+    ids = word_of_spelling[by_spelling]
     lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
     stream, room = _with_sentence_markers(ids, lengths)
     orders = _count_windows(stream, room, order, FIRST_WORD_ID + len(index))
-    return ShardCounts(list(index), orders, tokens=len(tokens), sentences=len(sentences))
+    result = ShardCounts(list(index), orders, tokens=len(written), sentences=len(sentences))
+    if spellings:
+        inside = np.ones(len(written), dtype=bool)
+        inside[(np.cumsum(lengths) - lengths)[lengths > 0]] = False  # first tokens
+        times = np.bincount(by_spelling[inside], minlength=len(spelling_ids))
+        result.spellings = {
+            w: int(c) for w, c in zip(spelling_ids, times.tolist(), strict=True) if c
+        }
+    return result
 
 
 def _with_sentence_markers(ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -324,9 +352,7 @@ def merge(results: Sequence[ShardCounts], order: int) -> NGramCounts:
     index = {w: i for i, w in enumerate(vocab)}
     parts = []
     for r in results:
-        to_global = np.array(
-            [UNK, BOS, EOS] + [index.get(w, UNK) for w in r.words], dtype=np.int64
-        )
+        to_global = np.array([UNK, BOS, EOS] + [index.get(w, UNK) for w in r.words], dtype=np.int64)
         # A counts shard of a lower order has nothing to say about the higher ones.
         empty = np.empty(0, dtype=np.int64)
         missing = [OrderCounts(empty, empty, empty, empty)] * (order - len(r.orders))
@@ -337,7 +363,19 @@ def merge(results: Sequence[ShardCounts], order: int) -> NGramCounts:
         tokens=sum(r.tokens for r in results),
         sentences=sum(r.sentences for r in results),
         skipped_lines=sum(r.skipped_lines for r in results),
+        spellings=_sum_spellings(results),
     )
+
+
+def _sum_spellings(results: Sequence[ShardCounts]) -> dict[str, int] | None:
+    counted = [r.spellings for r in results if r.spellings is not None]
+    if not counted:
+        return None
+    total: dict[str, int] = {}
+    for spellings in counted:
+        for w, c in spellings.items():
+            total[w] = total.get(w, 0) + c
+    return total
 
 
 def merge_orders(
@@ -434,6 +472,7 @@ def limit_vocabulary(counts: NGramCounts, size: int) -> NGramCounts:
         tokens=counts.tokens,
         sentences=counts.sentences,
         skipped_lines=counts.skipped_lines,
+        spellings=counts.spellings,
     )
 
 
@@ -443,3 +482,21 @@ def check_not_empty(counts: NGramCounts) -> None:
             "the inputs hold no tokens: nothing to build a model from (are the corpus files "
             "empty, or are all counts lines malformed?)"
         )
+
+
+def display_forms(counts: NGramCounts) -> dict[int, str]:
+    """The display form of each word (FORMAT.md section 10): its most frequent spelling in
+    the counted text, the folded spelling winning ties, then the smallest UTF-8 bytes; only
+    the words whose display form is not the folded spelling are listed."""
+    best: dict[str, tuple[int, bool, bytes, str]] = {}
+    for written, times in (counts.spellings or {}).items():
+        word = text.fold(written)
+        key = (-times, written != word, written.encode("utf-8"), written)
+        if word not in best or key < best[word]:
+            best[word] = key
+    forms = {}
+    for i, word in enumerate(counts.vocab[FIRST_WORD_ID:], FIRST_WORD_ID):
+        choice = best.get(word)
+        if choice is not None and choice[3] != word:
+            forms[i] = choice[3]
+    return forms

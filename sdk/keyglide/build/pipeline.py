@@ -28,6 +28,7 @@ from keyglide.build.count import (
     check_not_empty,
     complete_raw_counts,
     count_shards,
+    display_forms,
     limit_vocabulary,
     merge,
     plan_shards,
@@ -98,6 +99,10 @@ def build(
     if blocked is not None:
         quantized.blocklist = blocked
         quantized.blocklist_required = recipe.blocklist_required
+    if recipe.display_forms:
+        quantized.display_forms = display_forms(counts)
+        quantized.meta["display_forms"] = {"words": len(quantized.display_forms)}
+        report(f"display forms: {len(quantized.display_forms):,} words")
     with stages("writing"):
         digest = write_langdb(out_path, quantized)
     report(f"wrote {out_path} (sha256 {digest})")
@@ -142,7 +147,7 @@ def count_inputs(
     recipe: Recipe, files: list[InputFile], *, jobs: int, progress: Progress | None = None
 ) -> NGramCounts:
     """The raw n-gram counts of a recipe's inputs, over its final vocabulary."""
-    shards = plan_shards(files)
+    shards = plan_shards(files, spellings=recipe.display_forms)
     counts = merge(count_shards(shards, jobs=jobs, progress=progress), recipe.order)
     complete_raw_counts(counts)
     check_not_empty(counts)

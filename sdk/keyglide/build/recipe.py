@@ -61,6 +61,11 @@ A recipe is a TOML file (``langdb/recipes/*.toml``). Top-level keys:
     sets the feature bit in ``required_features`` (readers that do not understand it refuse
     the file) instead of ``optional_features`` (they ignore it). The list's SHA-256 is
     recorded in the metadata under ``blocklist``. Absent: the file is format 1.0.
+``display_forms`` (``true`` or ``false``, default ``false``; format 1.2)
+    Store how each word is shown in suggestions (``I``, ``London``): its most frequent
+    spelling in the text inputs, the first word of each sentence not counted (FORMAT.md
+    section 10). Count-list inputs contribute nothing. The number of words with a display
+    form is recorded in the metadata under ``display_forms``.
 ``[[sources]]`` (array of tables)
     ``name``, ``licence``, ``attribution`` of each source of the data, for the metadata.
 ``[output]`` (table, optional)
@@ -102,7 +107,7 @@ MIN_BITS, MAX_BITS = 2, 16
 _RECIPE_KEYS = {
     "name", "language", "data_version", "order", "vocab_size", "prune", "prob_bits",
     "backoff_bits", "discount_fallback", "lowest_order", "inputs", "sources", "output",
-    "evaluation", "blocklist",
+    "evaluation", "blocklist", "display_forms",
 }
 _INPUT_KEYS = {
     "kind", "paths", "list", "directory", "package", "resource", "sha256", "checksums", "order",
@@ -183,6 +188,7 @@ class Recipe:
     evaluation: HeldOutText | None = None
     blocklist: str | None = None
     blocklist_required: bool = False
+    display_forms: bool = False
     base_dir: Path = field(default_factory=Path.cwd, compare=False)
 
     def __post_init__(self) -> None:
@@ -245,6 +251,7 @@ class Recipe:
             evaluation=_evaluation_from_dict(evaluation) if evaluation is not None else None,
             blocklist=blocklist.get("path"),
             blocklist_required=blocklist.get("required", False),
+            display_forms=data.get("display_forms", False),
             base_dir=base_dir if base_dir is not None else Path.cwd(),
         )
 
@@ -262,6 +269,7 @@ class Recipe:
         discount_fallback: Sequence[float] | bool | None = None,
         blocklist: str | os.PathLike | None = None,
         blocklist_required: bool = False,
+        display_forms: bool = False,
     ) -> Recipe:
         """A recipe for text files given on a command line (``keyglide build --corpus``)."""
         paths = tuple(os.fspath(p) for p in corpus)
@@ -278,6 +286,7 @@ class Recipe:
             discount_fallback=_fallback_setting(discount_fallback),
             blocklist=os.fspath(blocklist) if blocklist is not None else None,
             blocklist_required=blocklist_required,
+            display_forms=display_forms,
         )
 
     def with_blocklist(self, path: str | os.PathLike, required: bool = False) -> Recipe:
@@ -313,6 +322,8 @@ class Recipe:
                 "name": Path(self.blocklist).name,
                 "required": self.blocklist_required,
             }
+        if self.display_forms:
+            record["display_forms"] = True
         return record
 
     def _record(self) -> dict[str, Any]:
@@ -381,6 +392,8 @@ def _validate(recipe: Recipe) -> None:
         _validate_evaluation(recipe.evaluation)
     if recipe.blocklist is not None:
         _expect_str(recipe.blocklist, "blocklist path")
+    if not isinstance(recipe.display_forms, bool):
+        raise BuildError("'display_forms' must be true or false")
     if not isinstance(recipe.blocklist_required, bool):
         raise BuildError("blocklist 'required' must be true or false")
 

@@ -27,6 +27,7 @@ from keyglide import text
 from keyglide.errors import BuildError
 from keyglide.format import (
     BYTE_ORDER_MARK,
+    DISPLAY_KINDS,
     FEATURES_SINCE_MINOR,
     FORMAT_MAJOR,
     ElemType,
@@ -47,6 +48,8 @@ from keyglide.reader import (
     children_order_problem,
     children_problem,
     codebook_problem,
+    display_form_problem,
+    display_ids_problem,
     meta_problem,
     node_top_lists,
     section_ids,
@@ -75,14 +78,26 @@ def write_langdb(path: str | os.PathLike, model: QuantizedModel) -> str:
     return _write_atomically(os.fspath(path), encode_sections(model, meta), _features(model))
 
 
+def format_version(model: QuantizedModel) -> str:
+    """The format version (``major.minor``) ``write_langdb`` writes ``model`` in."""
+    return f"{FORMAT_MAJOR}.{_features(model)[0]}"
+
+
 def _features(model: QuantizedModel) -> tuple[int, int, int]:
-    """(minor, required_features, optional_features): a file that uses no feature of a later
-    minor version is written as format 1.0, byte for byte as before."""
-    if model.blocklist is None:
-        return 0, 0, 0
-    bit = int(Feature.BLOCKLIST)
-    minor = FEATURES_SINCE_MINOR[Feature.BLOCKLIST]
-    return (minor, bit, 0) if model.blocklist_required else (minor, 0, bit)
+    """(minor, required_features, optional_features): the oldest minor version that holds
+    the features the model uses, so a file that uses none is format 1.0, byte for byte."""
+    minor = required = optional = 0
+    if model.blocklist is not None:
+        if model.blocklist_required:
+            required |= Feature.BLOCKLIST
+        else:
+            optional |= Feature.BLOCKLIST
+    if model.display_forms is not None:
+        optional |= Feature.DISPLAY_FORMS
+    for feature, since in FEATURES_SINCE_MINOR.items():
+        if (required | optional) & feature:
+            minor = max(minor, since)
+    return minor, int(required), int(optional)
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -106,6 +121,12 @@ def validate_model(model: QuantizedModel) -> None:
     if model.blocklist is not None:
         blocked = _integers(model.blocklist, "blocklist")
         _require(blocklist_problem(blocked, len(vocab)), "blocklist")
+    if model.display_forms is not None:
+        ids = np.array(sorted(model.display_forms), dtype=np.int64)
+        _require(display_ids_problem(ids, np.zeros(0), len(vocab)), "display forms")
+        for i in ids.tolist():
+            form = model.display_forms[i].encode("utf-8", errors="surrogatepass")
+            _require(display_form_problem(form, vocab[i]), f"display form of word {i}")
 
 
 def _validate_order(model: QuantizedModel, n: int, order: Order, counts: list[int]) -> None:
@@ -208,6 +229,9 @@ def encode_sections(model: QuantizedModel, meta: dict[str, Any]) -> list[Section
     if model.blocklist is not None:
         sections[section_id(Kind.BLOCKLIST)] = _unsigned(_integers(model.blocklist, "blocklist"))
         expected = sorted([*expected, section_id(Kind.BLOCKLIST)])
+    if model.display_forms is not None:
+        sections.update(_display_forms(model.display_forms))
+        expected = sorted([*expected, *(section_id(k) for k in DISPLAY_KINDS)])
     assert sorted(sections) == expected
     return [Section(sid, *sections[sid]) for sid in sorted(sections)]
 
@@ -223,13 +247,28 @@ def _meta_bytes(meta: dict[str, Any]) -> np.ndarray:
 
 
 def _vocabulary(vocab: list[str]) -> dict[int, tuple[ElemType, np.ndarray]]:
-    words = [word.encode("utf-8") for word in vocab]
-    offsets = np.zeros(len(words) + 1, dtype=np.int64)
-    np.cumsum([len(w) for w in words], out=offsets[1:])
+    offsets, data = _strings([word.encode("utf-8") for word in vocab])
+    return {section_id(Kind.VOCAB_OFFSETS): offsets, section_id(Kind.VOCAB_BYTES): data}
+
+
+def _display_forms(forms: dict[int, str]) -> dict[int, tuple[ElemType, np.ndarray]]:
+    ids = sorted(forms)
+    offsets, data = _strings([forms[i].encode("utf-8") for i in ids])
     return {
-        section_id(Kind.VOCAB_OFFSETS): (ElemType.U32, _encode(offsets, ElemType.U32)),
-        section_id(Kind.VOCAB_BYTES): (ElemType.U8, np.frombuffer(b"".join(words), dtype=np.uint8)),
+        section_id(Kind.DISPLAY_IDS): _unsigned(np.array(ids, dtype=np.int64)),
+        section_id(Kind.DISPLAY_OFFSETS): offsets,
+        section_id(Kind.DISPLAY_BYTES): data,
     }
+
+
+def _strings(
+    encoded: list[bytes],
+) -> tuple[tuple[ElemType, np.ndarray], tuple[ElemType, np.ndarray]]:
+    """An offsets section (u32, one more entry than strings) and the bytes it indexes."""
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    return (ElemType.U32, _encode(offsets, ElemType.U32)), (ElemType.U8, data)
 
 
 def _scores(codes: np.ndarray, codebook: np.ndarray) -> np.ndarray:

@@ -28,6 +28,10 @@ ENGINE_NAMES = ("auto", "native", "reference")
 class Suggestion(NamedTuple):
     """A suggested word and its score: round(log10(p) * 10000) of the word in its context.
 
+    ``word`` is spelled as it is shown: the langdb's display form (format 1.2: ``I``,
+    ``London``) or else the folded word; ``keyglide.text.fold(word)`` is always the word
+    of the vocabulary.
+
     An immutable named tuple, so ``for word, score in db.predict(text)`` works; it is a
     tuple because the keyboard makes three of them per keystroke and a tuple is the
     cheapest immutable value Python has.

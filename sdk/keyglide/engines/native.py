@@ -145,7 +145,10 @@ class NativeEngine(Engine):
         self._inflight: list[None] = []
         self._lock = threading.Lock()
         self._closing = False
+        # Spellings by word id, decoded once: folded words (kg_word) and the spellings
+        # suggestions are shown with (kg_display: display forms, format 1.2).
         self._words: dict[int, str] = {}
+        self._shown: dict[int, str] = {}
 
     # --- handle lifetime ---------------------------------------------------------------
 
@@ -198,10 +201,10 @@ class NativeEngine(Engine):
         db = self._enter()
         try:
             _check(lib.kg_predict(db, data, len(data), k, out, count), self._name)
-            words, result = self._words, []
+            shown, result = self._shown, []
             pairs = ffi.unpack(ids, 2 * count[0])  # (word_id, score as uint32) per suggestion
             for i in range(0, len(pairs), 2):
-                word = words.get(pairs[i]) or self._word(db, pairs[i])
+                word = shown.get(pairs[i]) or self._display(db, pairs[i])
                 score = pairs[i + 1]
                 score = score - (1 << 32) if score >= 1 << 31 else score
                 result.append(_new_tuple(Suggestion, (word, score)))
@@ -210,7 +213,7 @@ class NativeEngine(Engine):
             self._leave()
 
     def predict_ids(self, data: bytes, k: int) -> list[int]:
-        """The word ids ``predict`` would spell, best first, for UTF-8 ``data``: no words are
+        """The word ids ``predict`` would suggest, best first, for UTF-8 ``data``: no words are
         decoded and no ``Suggestion`` is made, for callers that ask millions of questions
         (evaluation) and compare ids. Output buffers are kept per thread."""
         if not 0 <= k <= lib.KG_MAX_K:
@@ -286,10 +289,19 @@ class NativeEngine(Engine):
             self._leave()
 
     def word(self, word_id: int) -> str:
-        """The spelling of a word id."""
+        """The (folded) spelling of a word id: what ``lookup`` takes."""
         db = self._enter()
         try:
             return self._word(db, word_id)
+        finally:
+            self._leave()
+
+    def display(self, word_id: int) -> str:
+        """How a word id is shown in a suggestion: its display form (format 1.2) if the file
+        has one, else its folded spelling (``LangDBFile.display``)."""
+        db = self._enter()
+        try:
+            return self._display(db, word_id)
         finally:
             self._leave()
 
@@ -328,14 +340,25 @@ class NativeEngine(Engine):
     def _word(self, db, word_id: int) -> str:
         word = self._words.get(word_id)
         if word is None:
-            ptr, size = ffi.new("char **"), ffi.new("size_t *")
-            _check(lib.kg_word(db, word_id, ptr, size), self._name)
-            try:
-                word = ffi.unpack(ptr[0], size[0]).decode("utf-8")
-            except UnicodeDecodeError:
-                raise CorruptLangDB(f"{self._name}: word {word_id} is not valid UTF-8") from None
-            self._words[word_id] = word
+            word = self._words[word_id] = self._spell(lib.kg_word, db, word_id, "word")
         return word
+
+    def _display(self, db, word_id: int) -> str:
+        shown = self._shown.get(word_id)
+        if shown is None:
+            shown = self._shown[word_id] = self._spell(
+                lib.kg_display, db, word_id, "the shown spelling of word"
+            )
+        return shown
+
+    def _spell(self, function, db, word_id: int, what: str) -> str:
+        """kg_word or kg_display of an id, decoded (strict UTF-8, as the reader decodes)."""
+        ptr, size = ffi.new("char **"), ffi.new("size_t *")
+        _check(function(db, word_id, ptr, size), self._name)
+        try:
+            return ffi.unpack(ptr[0], size[0]).decode("utf-8")
+        except UnicodeDecodeError:
+            raise CorruptLangDB(f"{self._name}: {what} {word_id} is not valid UTF-8") from None
 
 
 # Suggestion(word, score) without the keyword-argument machinery (a third of the cost of a

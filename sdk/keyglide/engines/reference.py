@@ -30,6 +30,8 @@ specification's shape rather than chasing speed. A prediction takes three steps.
    score descending, then id ascending (which is the words' byte order), and the first k
    are returned. Words of the file's blocklist (format 1.1) are removed from the candidates
    before the first k are taken; their scores, and the scores of the others, are unchanged.
+   Each suggestion is spelled as the file's display form of the word (format 1.2), or as
+   the folded word when it has none.
 
 Scoring a text (``score_sum``) applies the same recursion to one word at a time.
 """
@@ -72,7 +74,8 @@ class ReferenceEngine(Engine):
         ids = np.arange(lo, hi)
         allowed = ~np.isin(ids, self._blocked)
         ids, scores = ids[allowed], scores[allowed]
-        return [Suggestion(self._file.word(int(ids[i])), int(scores[i])) for i in _best(scores, k)]
+        best = _best(scores, k)
+        return [Suggestion(self._file.display(int(ids[i])), int(scores[i])) for i in best]
 
     def _context(self, ids: list[int]) -> list[int]:
         """The last N-1 ids: all a model of order N looks at."""
