@@ -35,8 +35,10 @@ def tests(session: nox.Session) -> None:
         "HYPOTHESIS_PROFILE": os.environ.get(
             "HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"
         ),
-        # The kernel is part of the product: its absence fails the run, never skips it.
+        # The kernel is part of the product: its absence fails the run, never skips it; so
+        # is onnxruntime (the dev extra installs it) for the reranker's tests.
         "KEYGLIDE_REQUIRE_NATIVE": "1",
+        "KEYGLIDE_REQUIRE_NEURAL": "1",
     }
     session.run("pytest", *session.posargs, env=env)
 
@@ -322,5 +324,10 @@ def deps(session: nox.Session, bounds: str) -> None:
         session.install("--upgrade", "--upgrade-strategy", "eager", ".[dev,en]")
     session.run("python", "-c", "import importlib.metadata as m, numpy, cffi, packaging; "
                 "print(*(f'{d} {m.version(d)}' for d in ('numpy', 'cffi', 'packaging', "
-                "'pytest', 'hypothesis', 'symspellpy')), sep=', ')")
-    session.run("pytest", "-q", *session.posargs, env={"KEYGLIDE_REQUIRE_NATIVE": "1"})
+                "'pytest', 'hypothesis', 'symspellpy', 'onnxruntime')), sep=', ')")
+    session.run(
+        "pytest",
+        "-q",
+        *session.posargs,
+        env={"KEYGLIDE_REQUIRE_NATIVE": "1", "KEYGLIDE_REQUIRE_NEURAL": "1"},
+    )

@@ -23,6 +23,12 @@ class ChecksumMismatch(CorruptLangDB):
     """A section's bytes do not match the checksum recorded in the section table."""
 
 
+class NeuralModelError(CorruptLangDB):
+    """The neural reranker's ONNX model cannot be used: its bytes do not decode, its graph
+    leaves keyglide's operator set or is not well formed, or running it failed (a feed of
+    the wrong type or shape, an index out of range). The message says which."""
+
+
 class UnsupportedVersion(LangDBError):
     """The file's format version or required features are not readable by this SDK."""
 
