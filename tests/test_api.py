@@ -30,6 +30,7 @@ def test_the_public_surface():
         "ChecksumMismatch",
         "UnsupportedVersion",
         "IncompatibleLangDB",
+        "NeuralModelError",
         "BuildError",
         "FeatureDropRefused",
         "convert",

@@ -728,9 +728,33 @@ def test_section_sets_are_judged_as_the_reader_judges_them(base_file):
         (1, 2, 2, 0, "CorruptLangDB"),
         (1, 2, 0, 2, "CorruptLangDB"),
         (1, 2, 2, 2, "CorruptLangDB"),
+        # NEURAL (bit 2) is only ever optional: required, it is refused; optional without
+        # its sections, corrupt.
+        (1, 3, 4, 0, "IncompatibleLangDB"),
+        (1, 3, 0, 4, "CorruptLangDB"),
     ]:
         data = bytes(assemble(base, major=major, minor=minor, required=required, optional=optional))
         assert native_open(data) == python_open(data) == expected
+    neural = {
+        **base,
+        section_id(Kind.NEURAL_INFO): (ElemType.U8, b"{}"),
+        section_id(Kind.NEURAL_ONNX): (ElemType.U8, b"\x08\x08"),
+    }
+    # Both readers check the sections' presence and types, never their content (that is the
+    # reranker's business, FORMAT.md section 11); the kernel reports the bit as ignored.
+    for required, optional, expected in [
+        (0, 0, "CorruptLangDB"),
+        (0, 4, "ok"),
+        (4, 0, "IncompatibleLangDB"),
+    ]:
+        data = bytes(assemble(neural, minor=3, required=required, optional=optional))
+        assert native_open(data) == python_open(data) == expected
+    bad_type = {**neural, section_id(Kind.NEURAL_ONNX): (ElemType.U16, b"\x08\x08")}
+    data = bytes(assemble(bad_type, minor=3, optional=4))
+    assert native_open(data) == python_open(data) == "CorruptLangDB"
+    engine = native.NativeEngine.from_buffer(bytes(assemble(neural, minor=3, optional=4)))
+    assert engine.ignored_features == 4
+    engine.close()
     blocklist = {**base, section_id(Kind.BLOCKLIST): (ElemType.U8, bytes([3]))}
     for required, optional, expected in [(0, 0, "CorruptLangDB"), (1, 0, "ok"), (0, 1, "ok")]:
         data = bytes(assemble(blocklist, minor=1, required=required, optional=optional))

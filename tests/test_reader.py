@@ -310,7 +310,7 @@ def test_lying_section_entries(tiny, change, error):
 
 
 def test_unknown_sections_are_skipped(tiny):
-    extra = [(0x5001, ElemType.U16, b"\1\0\2\0"), (0x7F00, ElemType.U8, b"future")]
+    extra = [(0x7001, ElemType.U16, b"\1\0\2\0"), (0x7F00, ElemType.U8, b"future")]
     data = assemble(sorted(sections_of(tiny) + extra))
     file = opens(data)
     file.verify()

@@ -60,7 +60,7 @@ extern "C" {
  * While MAJOR is 0 the interface is not yet frozen and a MINOR change may break it.
  * ------------------------------------------------------------------------------------- */
 #define KG_VERSION_MAJOR 1
-#define KG_VERSION_MINOR 2
+#define KG_VERSION_MINOR 3
 #define KG_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH: compare with kg_version_number() to detect a
  * header/library mismatch at run time. */
@@ -200,9 +200,12 @@ KG_API uint64_t kg_required_features(const kg_db *db);
 KG_API uint64_t kg_optional_features(const kg_db *db);
 
 /*
- * kg_ignored_features: the optional feature bits this library does not know and ignores.
- * Nonzero means the database is open degraded: answers follow only the features this
- * library knows (format 1.1: BLOCKLIST; format 1.2: BLOCKLIST, DISPLAY_FORMS).
+ * kg_ignored_features: the optional feature bits this library ignores: those it does not
+ * know, and NEURAL (format 1.3), whose sections it validates but whose ONNX graph it never
+ * runs (the Python SDK runs it with onnxruntime; a C embedder may run it with its own ONNX
+ * runtime, as langdb/FORMAT.md section 11 defines). Nonzero means the answers are those of
+ * a reader that ignores these features (format 1.1: BLOCKLIST and 1.2: DISPLAY_FORMS are
+ * applied).
  */
 KG_API uint64_t kg_ignored_features(const kg_db *db);
 

@@ -72,7 +72,7 @@ static int kind_orders(unsigned kind, unsigned n_order, unsigned *lo, unsigned *
     switch (kind) {
     case KG_KIND_META: case KG_KIND_VOCAB_OFFSETS: case KG_KIND_VOCAB_BYTES:
     case KG_KIND_BLOCKLIST: case KG_KIND_DISPLAY_IDS: case KG_KIND_DISPLAY_OFFSETS:
-    case KG_KIND_DISPLAY_BYTES:
+    case KG_KIND_DISPLAY_BYTES: case KG_KIND_NEURAL_INFO: case KG_KIND_NEURAL_ONNX:
         *lo = 0; *hi = 0; return 1;
     case KG_KIND_PROB_CODEBOOK: case KG_KIND_PROB:
         *lo = 1; *hi = n_order; return 1;
@@ -93,6 +93,7 @@ static int type_allowed(unsigned kind, unsigned type)
 {
     switch (kind) {
     case KG_KIND_META: case KG_KIND_VOCAB_BYTES: case KG_KIND_DISPLAY_BYTES:
+    case KG_KIND_NEURAL_INFO: case KG_KIND_NEURAL_ONNX:
         return type == KG_ELEM_U8;
     case KG_KIND_VOCAB_OFFSETS: case KG_KIND_DISPLAY_OFFSETS: return type == KG_ELEM_U32;
     case KG_KIND_PROB_CODEBOOK: case KG_KIND_BACKOFF_CODEBOOK: return type == KG_ELEM_I32;
@@ -120,6 +121,8 @@ static kg_col *slot_of(kg_db *db, unsigned kind, unsigned order)
     case KG_KIND_DISPLAY_IDS: return &db->display_ids;
     case KG_KIND_DISPLAY_OFFSETS: return &db->display_offsets;
     case KG_KIND_DISPLAY_BYTES: return &db->display_bytes;
+    case KG_KIND_NEURAL_INFO: return &db->neural_info;
+    case KG_KIND_NEURAL_ONNX: return &db->neural_onnx;
     default: return NULL;
     }
 }
@@ -131,6 +134,7 @@ static uint64_t feature_of_kind(unsigned kind)
     case KG_KIND_BLOCKLIST: return KG_FEATURE_BLOCKLIST;
     case KG_KIND_DISPLAY_IDS: case KG_KIND_DISPLAY_OFFSETS: case KG_KIND_DISPLAY_BYTES:
         return KG_FEATURE_DISPLAY_FORMS;
+    case KG_KIND_NEURAL_INFO: case KG_KIND_NEURAL_ONNX: return KG_FEATURE_NEURAL;
     default: return 0;
     }
 }
@@ -298,6 +302,8 @@ static kg_status check_counts(kg_db *db)
     if (has_feature(db, KG_FEATURE_DISPLAY_FORMS) &&
         (!db->display_ids.present || !db->display_offsets.present || !db->display_bytes.present))
         return KG_E_CORRUPT;
+    if (has_feature(db, KG_FEATURE_NEURAL) && (!db->neural_info.present || !db->neural_onnx.present))
+        return KG_E_CORRUPT;
     for (n = 1; n <= N; n++) {
         if (!db->prob[n].present || !db->prob_cb[n].present || (n >= 2 && !db->words[n].present))
             return KG_E_CORRUPT;
@@ -417,7 +423,8 @@ uint64_t kg_optional_features(const kg_db *db) { return db ? db->optional_featur
 
 uint64_t kg_ignored_features(const kg_db *db)
 {
-    return db ? db->optional_features & ~(uint64_t)KG_FMT_KNOWN_OPTIONAL_FEATURES : 0;
+    uint64_t applied = KG_FMT_KNOWN_OPTIONAL_FEATURES & ~(uint64_t)KG_FMT_UNAPPLIED_FEATURES;
+    return db ? db->optional_features & ~applied : 0;
 }
 
 kg_status kg_metadata(const kg_db *db, const char **json, size_t *len)

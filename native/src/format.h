@@ -63,18 +63,27 @@
 #define KG_KIND_DISPLAY_IDS 0x41     /* word ids with a display form, increasing */
 #define KG_KIND_DISPLAY_OFFSETS 0x42 /* u32, len(DISPLAY_IDS) + 1 */
 #define KG_KIND_DISPLAY_BYTES 0x43   /* u8, the forms' UTF-8 bytes */
+/* Order 0, format 1.3 (feature NEURAL): a reranker the kernel validates but never runs. */
+#define KG_KIND_NEURAL_INFO 0x50 /* u8, JSON: how to run the graph */
+#define KG_KIND_NEURAL_ONNX 0x51 /* u8, an ONNX model */
 
 #define KG_FMT_MIN_ORDER 2
 #define KG_FMT_MAX_ORDER 5
 #define KG_FMT_MAX_VOCAB (1u << 24)
 
-/* Feature bits (FORMAT.md sections 9 and 10). */
+/* Feature bits (FORMAT.md sections 9 to 11). */
 #define KG_FEATURE_BLOCKLIST (1u << 0)     /* format 1.1: the BLOCKLIST section */
 #define KG_FEATURE_DISPLAY_FORMS (1u << 1) /* format 1.2: the DISPLAY_* sections */
+#define KG_FEATURE_NEURAL (1u << 2)        /* format 1.3: the NEURAL_* sections */
 
-/* Feature bits known to this reader (accepted in either mask). */
+/* Feature bits known to this reader. NEURAL is only ever optional: a file that requires
+ * it is refused like one that requires an unknown feature. */
 #define KG_FMT_KNOWN_REQUIRED_FEATURES (KG_FEATURE_BLOCKLIST | KG_FEATURE_DISPLAY_FORMS)
-#define KG_FMT_KNOWN_OPTIONAL_FEATURES (KG_FEATURE_BLOCKLIST | KG_FEATURE_DISPLAY_FORMS)
+#define KG_FMT_KNOWN_OPTIONAL_FEATURES \
+    (KG_FEATURE_BLOCKLIST | KG_FEATURE_DISPLAY_FORMS | KG_FEATURE_NEURAL)
+/* Known optional features the kernel validates but does not apply: its answers are those of
+ * a reader that ignores them, and kg_ignored_features reports them. */
+#define KG_FMT_UNAPPLIED_FEATURES KG_FEATURE_NEURAL
 
 /* Fixed-point log10 scores: round(log10(p) * 10000). */
 #define KG_SCORE_SCALE 10000

@@ -91,6 +91,8 @@ struct kg_db {
     /* Format 1.2, present only when the DISPLAY_FORMS bit is set: the form of word
      * display_ids[j] is display_bytes[display_offsets[j], display_offsets[j + 1]). */
     kg_col display_ids, display_offsets, display_bytes;
+    /* Format 1.3: the reranker's sections, validated but never run by the kernel. */
+    kg_col neural_info, neural_onnx;
 };
 
 /* ---- CRC-32 (crc32.c) ---- */

@@ -14,6 +14,7 @@ typed: ``LangDBError`` and its subclasses for files, ``BuildError`` for the buil
 from __future__ import annotations
 
 import copy
+import dataclasses
 import operator
 import os
 from typing import Any
@@ -33,6 +34,7 @@ from keyglide.errors import (
     InvalidName,
     KeyglideError,
     LangDBError,
+    NeuralModelError,
     NoPreviousVersion,
     NotInstalled,
     StoreError,
@@ -45,6 +47,8 @@ from keyglide.errors import (
 # The function shadows its module as an attribute of the package: ``keyglide.evaluate(...)``;
 # ``from keyglide.evaluate import ...`` still reaches the module.
 from keyglide.evaluate import Evaluation, evaluate
+from keyglide.format import Feature
+from keyglide.neural.rerank import attach
 from keyglide.reader import LangDBFile
 from keyglide.store import Store, StorePredictor, open_store
 
@@ -63,6 +67,7 @@ __all__ = [
     "ChecksumMismatch",
     "UnsupportedVersion",
     "IncompatibleLangDB",
+    "NeuralModelError",
     "BuildError",
     "FeatureDropRefused",
     "convert",
@@ -106,7 +111,15 @@ class LangDB:
         self._path = os.fsdecode(path)
         self._file: LangDBFile | None = LangDBFile.open(path)
         try:
-            self._engine: Engine | None = create_engine(engine, self._file)
+            base = create_engine(engine, self._file)
+            # The reranker of format 1.3 runs with the engine: the numpy reference beside the
+            # reference engine, onnxruntime beside the kernel (when it is installed).
+            runtime = "reference" if base.name == "reference" else "onnxruntime"
+            try:
+                self._engine, self._neural_unavailable = attach(base, self._file, runtime)
+            except BaseException:
+                base.close()
+                raise
         except BaseException:
             self._file.close()
             raise
@@ -162,6 +175,8 @@ class LangDB:
             "data_version": file.meta.get("data_version"),
             "language": file.meta.get("language"),
             "engine": engine.name,
+            # What runs the file's reranker (format 1.3): "onnxruntime", "reference" or None.
+            "reranker": getattr(getattr(engine, "reranker", None), "runtime", None),
             "path": self._path,
             "metadata": copy.deepcopy(file.meta),
         }
@@ -170,9 +185,21 @@ class LangDB:
     def compat(self) -> Any:
         """This SDK's verdict on the file (``keyglide.compat.Outcome``): ``status``
         (``"full"`` or ``"degraded"``), ``ignored_features`` (names), ``row`` (the matrix's
-        release range) and ``message``."""
+        release range), ``effects`` and ``message``. A reranker (format 1.3) that cannot run
+        here (onnxruntime missing or too old) makes it degraded, with the reason."""
         file, _ = self._live()
-        return file.compat_outcome
+        outcome = file.compat_outcome
+        if self._neural_unavailable is None:
+            return outcome
+        why = f"the reranker is not applied: {self._neural_unavailable}"
+        return dataclasses.replace(
+            outcome,
+            status="degraded",
+            ignored_features=(*outcome.ignored_features, "NEURAL"),
+            ignored_mask=outcome.ignored_mask | Feature.NEURAL,
+            effects=(*outcome.effects, why),
+            message=f"{outcome.message}; {why}",
+        )
 
     def close(self) -> None:
         """Release the file. Idempotent; any other use afterwards raises ValueError."""

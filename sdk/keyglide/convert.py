@@ -40,7 +40,7 @@ from keyglide.model import Order, QuantizedModel
 from keyglide.reader import LangDBFile
 
 # The formats the writer produces, oldest first.
-FORMATS = ("1.0", "1.1", "1.2")
+FORMATS = ("1.0", "1.1", "1.2", "1.3")
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,15 @@ def read_model(f: LangDBFile) -> QuantizedModel:
             if features & Feature.DISPLAY_FORMS
             else None
         ),
+        neural=_neural(f) if features & Feature.NEURAL else None,
     )
+
+
+def _neural(f: LangDBFile) -> tuple[dict[str, Any], bytes]:
+    import json
+
+    info, onnx = f.neural  # type: ignore[misc]
+    return json.loads(info.decode("utf-8")), onnx
 
 
 def _whole(f: LangDBFile, kind: Kind, order: int) -> np.ndarray:
@@ -261,12 +269,14 @@ def convert(
             model.blocklist_required = False
         if "DISPLAY_FORMS" in dropped:
             model.display_forms = None
+        if "NEURAL" in dropped:
+            model.neural = None
         origin: dict[str, Any] = {
             "sha256": hashlib.sha256(source).hexdigest(),
             "format": source_format,
             "sdk": __version__,
         }
-        for record in ("blocklist", "display_forms"):
+        for record in ("blocklist", "display_forms", "neural"):
             if record in model.meta:
                 origin[record] = model.meta.pop(record)
         model.meta["converted_from"] = origin

@@ -334,6 +334,9 @@ def _evaluate(
     if limit_words is not None:
         total = min(total, limit_words)
     simulation = _Simulation(_asker(engine, ids), file.order, k, hide_offered, vocab, ids)
+    reranker = getattr(engine, "reranker", None)
+    if reranker is not None:  # it reads the words before the sentence too (format 1.3)
+        simulation.history_words = reranker.info.history_words
     simulation.run(result, iter_sentences(text), total, progress)
     return result
 
@@ -400,6 +403,9 @@ class _Simulation:
         self.hide_offered = hide_offered
         self.vocab = vocab
         self.ids = ids
+        # The words of earlier sentences sent with each prediction: none for an n-gram
+        # model, which reads only the last N-1 words of the sentence.
+        self.history_words = 0
 
     def run(
         self,
@@ -417,12 +423,18 @@ class _Simulation:
         next_report = 1000
         if progress is not None:
             progress(0, total, 0)
+        earlier: list[bytes] = []  # the last words of the earlier sentences (history_words)
         for index, sentence in enumerate(sentences):
             if limit is not None and result.words >= limit:
                 break
             if limit is not None and result.words + len(sentence) > limit:
                 sentence = sentence[: limit - result.words]
             encoded = [w.encode("utf-8", "surrogatepass") for w in sentence]
+            before = b""
+            if self.history_words:
+                keep = len(sentence)
+                before = b" ".join(earlier) + b"\n\n" if earlier else b""  # a blank line ends them
+                earlier = (earlier + encoded)[-self.history_words :]
             record = [] if result.details is not None else None
             keys_without = keys_with = 0
             started = clock()
@@ -434,7 +446,7 @@ class _Simulation:
                     accepted = hidden_accepted = None
                     rank = None
                 else:
-                    context = b" ".join(encoded[max(0, position - keep) : position]) + b" "
+                    context = before + b" ".join(encoded[max(0, position - keep) : position]) + b" "
                     accepted, hidden_accepted, rank, calls = self._type(
                         context, word, encoded[position], word_id, length
                     )

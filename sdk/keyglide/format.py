@@ -14,7 +14,7 @@ from enum import IntEnum
 
 MAGIC = b"KGLANGDB"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 2
+FORMAT_MINOR = 3
 # Read as a little-endian u32 this is 0x444C474B; a reader that sees anything else has a
 # byte-order or layout problem, not a bad file.
 BYTE_ORDER_MARK = 0x444C474B
@@ -79,10 +79,14 @@ class Kind(IntEnum):
     DISPLAY_IDS = 0x41  # order 0, format 1.2 (feature DISPLAY_FORMS); ids with a display form
     DISPLAY_OFFSETS = 0x42  # order 0, format 1.2; u32, len(DISPLAY_IDS) + 1 entries
     DISPLAY_BYTES = 0x43  # order 0, format 1.2; u8, the display forms' UTF-8 bytes
+    NEURAL_INFO = 0x50  # order 0, format 1.3 (feature NEURAL); u8, JSON: how to run the graph
+    NEURAL_ONNX = 0x51  # order 0, format 1.3; u8, the reranker's ONNX model
 
 
-# The sections of the DISPLAY_FORMS feature (format 1.2), all of order 0.
+# The sections of the DISPLAY_FORMS feature (format 1.2) and of the NEURAL feature (format
+# 1.3), all of order 0.
 DISPLAY_KINDS = (Kind.DISPLAY_IDS, Kind.DISPLAY_OFFSETS, Kind.DISPLAY_BYTES)
+NEURAL_KINDS = (Kind.NEURAL_INFO, Kind.NEURAL_ONNX)
 
 
 def section_id(kind: Kind, order: int = 0) -> int:
@@ -103,14 +107,16 @@ class Feature(IntEnum):
 
     BLOCKLIST = 1 << 0  # format 1.1: the BLOCKLIST section, words never suggested
     DISPLAY_FORMS = 1 << 1  # format 1.2: the DISPLAY_* sections, how words are shown
+    NEURAL = 1 << 2  # format 1.3: the NEURAL_* sections, a reranker run by an ONNX runtime
 
 
 # The features of each format minor version: a file is written as the oldest minor version
 # that holds every feature it uses (format 1.0 when it uses none).
-FEATURES_SINCE_MINOR = {Feature.BLOCKLIST: 1, Feature.DISPLAY_FORMS: 2}
+FEATURES_SINCE_MINOR = {Feature.BLOCKLIST: 1, Feature.DISPLAY_FORMS: 2, Feature.NEURAL: 3}
 
+# NEURAL is only ever optional: a file that requires it is refused (FORMAT.md section 11).
 KNOWN_REQUIRED_FEATURES = int(Feature.BLOCKLIST | Feature.DISPLAY_FORMS)
-KNOWN_OPTIONAL_FEATURES = int(Feature.BLOCKLIST | Feature.DISPLAY_FORMS)
+KNOWN_OPTIONAL_FEATURES = int(Feature.BLOCKLIST | Feature.DISPLAY_FORMS | Feature.NEURAL)
 
 
 @dataclass(frozen=True)

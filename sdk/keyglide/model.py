@@ -50,6 +50,9 @@ class QuantizedModel:
     # Format 1.2: how words are shown, word id -> display form (FORMAT.md section 10), written
     # as an optional feature. None: no display forms (an empty dict writes empty sections).
     display_forms: dict[int, str] | None = None
+    # Format 1.3: the reranker, as the NEURAL_INFO JSON object and the ONNX model's bytes
+    # (FORMAT.md section 11), written as an optional feature. None: no reranker.
+    neural: tuple[dict[str, Any], bytes] | None = None
 
     @property
     def order(self) -> int:

@@ -50,6 +50,7 @@ from keyglide.format import (
     KNOWN_REQUIRED_FEATURES,
     MAGIC,
     MAX_ORDER,
+    NEURAL_KINDS,
     SCORE_NEVER,
     SECTION_ALIGN,
     SECTION_ENTRY,
@@ -94,6 +95,8 @@ ALLOWED_TYPES: dict[Kind, frozenset[ElemType]] = {
     Kind.DISPLAY_IDS: UNSIGNED,
     Kind.DISPLAY_OFFSETS: frozenset({ElemType.U32}),
     Kind.DISPLAY_BYTES: frozenset({ElemType.U8}),
+    Kind.NEURAL_INFO: frozenset({ElemType.U8}),
+    Kind.NEURAL_ONNX: frozenset({ElemType.U8}),
 }
 
 # The keys FORMAT.md section 7 requires in the metadata.
@@ -121,11 +124,19 @@ _HEADER_RESERVED = slice(HEADER_CRC_OFFSET + 4, HEADER.size)
 _ENTRY_RESERVED = ((5, 8), (28, 32))
 
 _NUMPY_TYPES = {ElemType.U8: "<u1", ElemType.U16: "<u2", ElemType.U32: "<u4", ElemType.I32: "<i4"}
-_ORDERLESS_KINDS = (Kind.META, Kind.VOCAB_OFFSETS, Kind.VOCAB_BYTES, Kind.BLOCKLIST, *DISPLAY_KINDS)
+_ORDERLESS_KINDS = (
+    Kind.META,
+    Kind.VOCAB_OFFSETS,
+    Kind.VOCAB_BYTES,
+    Kind.BLOCKLIST,
+    *DISPLAY_KINDS,
+    *NEURAL_KINDS,
+)
 # Sections that exist only when their feature bit is set (FORMAT.md sections 9 and 10).
 FEATURE_KINDS = {
     Kind.BLOCKLIST: Feature.BLOCKLIST,
     **{kind: Feature.DISPLAY_FORMS for kind in DISPLAY_KINDS},
+    **{kind: Feature.NEURAL for kind in NEURAL_KINDS},
 }
 _SPECIAL_BYTES = tuple(t.encode() for t in SPECIAL_TOKENS)
 
@@ -150,6 +161,8 @@ def section_orders(kind: Kind, order: int) -> range:
         Kind.DISPLAY_IDS: range(0, 1),
         Kind.DISPLAY_OFFSETS: range(0, 1),
         Kind.DISPLAY_BYTES: range(0, 1),
+        Kind.NEURAL_INFO: range(0, 1),
+        Kind.NEURAL_ONNX: range(0, 1),
     }[kind]
 
 
@@ -581,6 +594,18 @@ class LangDBFile:
             return data.slice(start, stop).astype(np.uint8).tobytes().decode("utf-8")
         except UnicodeDecodeError:
             raise self._fail(CorruptLangDB, f"the display form of word {i} is not UTF-8") from None
+
+    @property
+    def neural(self) -> tuple[bytes, bytes] | None:
+        """The NEURAL_INFO and NEURAL_ONNX bytes (format 1.3), or None. What they hold is
+        checked by ``keyglide.neural`` before the graph is run, not here."""
+        if section_id(Kind.NEURAL_INFO) not in self._columns:
+            return None
+        info, onnx = (self._entry(kind) for kind in NEURAL_KINDS)
+        return (
+            bytes(self._data[info.offset : info.offset + info.length]),
+            bytes(self._data[onnx.offset : onnx.offset + onnx.length]),
+        )
 
     def display_forms(self) -> dict[int, bytes]:
         """Every display form as stored: word id -> UTF-8 bytes (empty without the feature)."""

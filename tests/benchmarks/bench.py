@@ -192,6 +192,50 @@ def bench_predict(path: Path, engine: str, contexts: list[str], prefix_len: int 
     }
 
 
+def document_contexts(count: int, seed: int = 3, before: int = 20_000) -> list[str]:
+    """Texts before a cursor at random places in a test novel, with up to ``before``
+    characters of what precedes (a reranker reads earlier sentences too): half end after a
+    word (next word), half one or two letters into one (completion)."""
+    rng = random.Random(seed)
+    novel = split_files("test")[0].read_text(encoding="utf-8")
+    spaces = [i + 1 for i, c in enumerate(novel) if c == " " and i > before]
+    contexts = []
+    for _ in range(count):
+        end = rng.choice(spaces)
+        end += rng.choice([0, 0, 1, 2])
+        contexts.append(novel[end - before : end])
+    return contexts
+
+
+def bench_rerank(neural: Path, ngram: Path, count: int) -> dict:
+    """Reranked predictions (format 1.3, onnxruntime beside the kernel) against the same
+    n-gram model without the reranker, on the same calls; and the file sizes."""
+    import keyglide
+
+    contexts = document_contexts(count)
+    rows = {}
+    with (
+        keyglide.open(neural, engine="native") as db,
+        keyglide.open(ngram, engine="native") as plain,
+    ):
+        if db.info["reranker"] != "onnxruntime":
+            return {"skipped": f"the reranker does not run here: {db.compat.message}"}
+        for name, handle in (("reranked", db), ("ngram", plain)):
+            for t in contexts[:50]:
+                handle.predict(t, k=3)
+            lat = time_calls(lambda t, h=handle: h.predict(t, k=3), contexts)
+            rows[name] = {
+                "p50_us": round(statistics.median(lat), 2),
+                "p99_us": round(percentile(lat, 0.99), 2),
+            }
+    return {
+        "calls": len(contexts),
+        **rows,
+        "p50_ratio": round(rows["reranked"]["p50_us"] / rows["ngram"]["p50_us"], 1),
+        "size_ratio": round(neural.stat().st_size / ngram.stat().st_size, 4),
+    }
+
+
 RSS_PROBE = """
 import sys, keyglide
 def rss():
@@ -305,11 +349,13 @@ def main() -> int:
     db8 = work / "novels-3.langdb"
     db16 = work / "novels-3-q16.langdb"
     db4 = work / "novels-4.langdb"
+    dbn = work / "novels-3-neural.langdb"
     if not args.skip_build:
         for key, recipe, out in (
             ("build", "novels-3", db8),
             ("build_q16", "novels-3-q16", db16),
             ("build_order4", "novels-4", db4),
+            ("build_neural", "novels-3-neural", dbn),
         ):
             results[key] = bench_build(ROOT / f"langdb/recipes/{recipe}.toml", out)
             print(json.dumps(results[key]), flush=True)
@@ -335,6 +381,8 @@ def main() -> int:
         )
         results["predict"] += [rows["reference"], full]
         print(json.dumps(rows["reference"]), json.dumps(full), flush=True)
+    results["rerank"] = bench_rerank(dbn, db8, min(args.contexts, 1000))
+    print(json.dumps(results["rerank"]), flush=True)
     results["rss"] = bench_rss(db8, contexts, work)
     print(json.dumps(results["rss"]), flush=True)
     results["c"] = bench_c(db8, work)

@@ -7,6 +7,7 @@ dict order. The metadata (FORMAT.md section 7) records all three.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import subprocess
@@ -38,7 +39,8 @@ from keyglide.build.quantize import METHOD, quantize_model
 from keyglide.build.recipe import InputFile, Recipe
 from keyglide.build.write import write_langdb
 from keyglide.errors import BuildError
-from keyglide.format import FIRST_WORD_ID
+from keyglide.format import FIRST_WORD_ID, UNK
+from keyglide.model import QuantizedModel
 
 
 @dataclass
@@ -103,10 +105,51 @@ def build(
         quantized.display_forms = display_forms(counts)
         quantized.meta["display_forms"] = {"words": len(quantized.display_forms)}
         report(f"display forms: {len(quantized.display_forms):,} words")
+    if recipe.neural is not None:
+        with stages("reranker"):
+            quantized.neural = train_reranker(recipe, quantized, out_path, report)
+            quantized.meta["neural"] = {
+                k: quantized.neural[0][k] for k in ("model", "shortlist", "history_words")
+            }
     with stages("writing"):
         digest = write_langdb(out_path, quantized)
     report(f"wrote {out_path} (sha256 {digest})")
     return BuildResult(path=Path(out_path), sha256=digest, meta=meta, timings=stages.timings)
+
+
+def train_reranker(
+    recipe: Recipe, model: QuantizedModel, out_path: str | os.PathLike, report: Progress
+) -> tuple[dict[str, Any], bytes]:
+    """NEURAL_INFO and the ONNX graph of a reranker trained on the recipe's ``[neural]``
+    held-out text, over the n-gram model's own shortlists (``keyglide.build.rerank``)."""
+    from keyglide.build import rerank
+    from keyglide.engines import create_engine
+    from keyglide.reader import LangDBFile
+
+    assert recipe.neural is not None
+    settings = recipe.neural.settings
+    files = recipe.resolve_neural_text()
+    ngram_only = Path(out_path).with_name(f".{Path(out_path).name}.ngram.langdb")
+    try:
+        write_langdb(ngram_only, dataclasses.replace(model, neural=None))
+        with LangDBFile.open(ngram_only) as file:
+            engine = create_engine("auto", file)
+            try:
+                words = [w.decode("utf-8") for w in file.all_word_bytes()]
+                ids = {w: i for i, w in enumerate(words) if i >= FIRST_WORD_ID}
+                sentences = [
+                    [ids.get(w, UNK) for w in sentence]
+                    for f in files
+                    for sentence in text.sentences(text.decode(f.path.read_bytes()))
+                ]
+                examples = rerank.collect(sentences, words, engine.candidates, settings, report)
+            finally:
+                engine.close()
+    finally:
+        ngram_only.unlink(missing_ok=True)
+    report(f"reranker: {len(examples.label):,} examples from {len(examples.stream):,} words")
+    weights = rerank.fit(rerank.features(examples, settings), examples, settings)
+    return rerank.info(weights, settings, examples), rerank.graph(weights, settings)
 
 
 def read_blocklist(

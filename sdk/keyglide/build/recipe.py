@@ -66,6 +66,13 @@ A recipe is a TOML file (``langdb/recipes/*.toml``). Top-level keys:
     spelling in the text inputs, the first word of each sentence not counted (FORMAT.md
     section 10). Count-list inputs contribute nothing. The number of words with a display
     form is recorded in the metadata under ``display_forms``.
+``[neural]`` (table, optional; format 1.3)
+    Train a reranker of the n-gram model's candidates and store it (FORMAT.md section 11;
+    ``keyglide.build.rerank`` says what it computes). Its held-out text is named like an
+    input's files (``text``, or ``list`` with ``directory``; ``sha256``, ``checksums``): text
+    the n-gram model is not built from, on whose shortlists the reranker learns. Optional
+    settings: ``shortlist`` (40), ``context_words`` (8), ``history_words`` (250),
+    ``examples``: held-out words drawn to learn from (100000), ``iterations`` (12), ``seed`` (1).
 ``[[sources]]`` (array of tables)
     ``name``, ``licence``, ``attribution`` of each source of the data, for the metadata.
 ``[output]`` (table, optional)
@@ -107,7 +114,7 @@ MIN_BITS, MAX_BITS = 2, 16
 _RECIPE_KEYS = {
     "name", "language", "data_version", "order", "vocab_size", "prune", "prob_bits",
     "backoff_bits", "discount_fallback", "lowest_order", "inputs", "sources", "output",
-    "evaluation", "blocklist", "display_forms",
+    "evaluation", "blocklist", "display_forms", "neural",
 }
 _INPUT_KEYS = {
     "kind", "paths", "list", "directory", "package", "resource", "sha256", "checksums", "order",
@@ -116,6 +123,8 @@ _SOURCE_KEYS = {"name", "licence", "attribution"}
 _OUTPUT_KEYS = {"sha256"}
 _BLOCKLIST_KEYS = {"path", "required"}
 _EVALUATION_KEYS = {"text", "list", "directory", "sha256", "checksums", "limit_words"}
+_NEURAL_SETTINGS = ("shortlist", "context_words", "history_words", "examples", "iterations", "seed")
+_NEURAL_KEYS = {"text", "list", "directory", "sha256", "checksums", *_NEURAL_SETTINGS}
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
@@ -165,6 +174,14 @@ class InputFile:
 
 
 @dataclass(frozen=True)
+class Reranking:
+    """A recipe's ``[neural]``: the held-out text a reranker is trained on, and how."""
+
+    files: Input
+    settings: Any  # keyglide.build.rerank.Settings
+
+
+@dataclass(frozen=True)
 class Recipe:
     """What to build; see the module docstring for the meaning of each field.
 
@@ -189,6 +206,7 @@ class Recipe:
     blocklist: str | None = None
     blocklist_required: bool = False
     display_forms: bool = False
+    neural: Reranking | None = None
     base_dir: Path = field(default_factory=Path.cwd, compare=False)
 
     def __post_init__(self) -> None:
@@ -252,6 +270,7 @@ class Recipe:
             blocklist=blocklist.get("path"),
             blocklist_required=blocklist.get("required", False),
             display_forms=data.get("display_forms", False),
+            neural=_neural_from_dict(data["neural"]) if "neural" in data else None,
             base_dir=base_dir if base_dir is not None else Path.cwd(),
         )
 
@@ -324,6 +343,11 @@ class Recipe:
             }
         if self.display_forms:
             record["display_forms"] = True
+        if self.neural is not None:
+            record["neural"] = {
+                "text": _input_record(self.neural.files),
+                **{k: getattr(self.neural.settings, k) for k in _NEURAL_SETTINGS},
+            }
         return record
 
     def _record(self) -> dict[str, Any]:
@@ -353,6 +377,12 @@ class Recipe:
         if self.evaluation is None:
             raise BuildError(f"the recipe {self.name!r} has no [evaluation] table")
         return _resolve_input(self, self.evaluation.files)
+
+    def resolve_neural_text(self) -> list[InputFile]:
+        """The ``[neural]`` held-out text files, located, hashed and checked."""
+        if self.neural is None:
+            raise BuildError(f"the recipe {self.name!r} has no [neural] table")
+        return _resolve_input(self, self.neural.files)
 
     def resolve_inputs(self) -> list[InputFile]:
         """Every input file, located, hashed and checked against the expected hashes."""
@@ -537,6 +567,24 @@ def _evaluation_from_dict(data: dict[str, Any]) -> HeldOutText:
         ),
         limit_words=data.get("limit_words"),
     )
+
+
+def _neural_from_dict(data: Any) -> Reranking:
+    from keyglide.build.rerank import Settings
+
+    if not isinstance(data, dict):
+        raise BuildError("'neural' must be a table ([neural])")
+    _check_keys(data, _NEURAL_KEYS, "[neural]")
+    held_out = _evaluation_from_dict({k: v for k, v in data.items() if k not in _NEURAL_SETTINGS})
+    settings = {k: data[k] for k in _NEURAL_SETTINGS if k in data}
+    for key, value in settings.items():
+        if not _is_int(value) or value < (0 if key == "seed" else 1):
+            raise BuildError(f"[neural] {key!r} must be a positive integer, not {value!r}")
+    if not 1 <= settings.get("shortlist", 40) <= 256:
+        raise BuildError("[neural] 'shortlist' must be 1 to 256")
+    if settings.get("history_words", 250) < 2:
+        raise BuildError("[neural] 'history_words' must be at least 2")
+    return Reranking(files=held_out.files, settings=Settings(**settings))
 
 
 def _source_from_dict(data: dict[str, Any], n: int) -> Source:

@@ -30,6 +30,7 @@ from keyglide.format import (
     DISPLAY_KINDS,
     FEATURES_SINCE_MINOR,
     FORMAT_MAJOR,
+    NEURAL_KINDS,
     ElemType,
     Feature,
     Header,
@@ -94,6 +95,8 @@ def _features(model: QuantizedModel) -> tuple[int, int, int]:
             optional |= Feature.BLOCKLIST
     if model.display_forms is not None:
         optional |= Feature.DISPLAY_FORMS
+    if model.neural is not None:
+        optional |= Feature.NEURAL
     for feature, since in FEATURES_SINCE_MINOR.items():
         if (required | optional) & feature:
             minor = max(minor, since)
@@ -232,6 +235,11 @@ def encode_sections(model: QuantizedModel, meta: dict[str, Any]) -> list[Section
     if model.display_forms is not None:
         sections.update(_display_forms(model.display_forms))
         expected = sorted([*expected, *(section_id(k) for k in DISPLAY_KINDS)])
+    if model.neural is not None:
+        info, onnx = model.neural
+        sections[section_id(Kind.NEURAL_INFO)] = (ElemType.U8, _meta_bytes(info))
+        sections[section_id(Kind.NEURAL_ONNX)] = (ElemType.U8, np.frombuffer(onnx, np.uint8))
+        expected = sorted([*expected, *(section_id(k) for k in NEURAL_KINDS)])
     assert sorted(sections) == expected
     return [Section(sid, *sections[sid]) for sid in sorted(sections)]
 

@@ -52,6 +52,14 @@ class Engine(abc.ABC):
     def score_sum(self, text: str) -> tuple[int, int]:
         """The integer sum of the scores of a text's tokens and the number of tokens."""
 
+    @abc.abstractmethod
+    def candidates(self, text: str, k: int) -> list[tuple[int, int]]:
+        """``predict``'s first k answers as (word id, score), before they are spelled."""
+
+    @abc.abstractmethod
+    def display(self, word_id: int) -> str:
+        """How word ``word_id`` is shown in a suggestion (FORMAT.md section 10)."""
+
     def logprob(self, text: str) -> float:
         """The log10 probability of ``text``, one ``</s>`` per sentence included."""
         total, _ = self.score_sum(text)

@@ -212,6 +212,22 @@ class NativeEngine(Engine):
         finally:
             self._leave()
 
+    def candidates(self, text: str, k: int) -> list[tuple[int, int]]:
+        if not 0 <= k <= lib.KG_MAX_K:
+            raise ValueError(f"k must be an integer from 0 to {lib.KG_MAX_K}, not {k!r}")
+        data = _encode(text)
+        ids, out, count = _buffers()
+        db = self._enter()
+        try:
+            _check(lib.kg_predict(db, data, len(data), k, out, count), self._name)
+        finally:
+            self._leave()
+        pairs = ffi.unpack(ids, 2 * count[0])
+        return [
+            (pairs[i], pairs[i + 1] - (1 << 32) if pairs[i + 1] >= 1 << 31 else pairs[i + 1])
+            for i in range(0, len(pairs), 2)
+        ]
+
     def predict_ids(self, data: bytes, k: int) -> list[int]:
         """The word ids ``predict`` would suggest, best first, for UTF-8 ``data``: no words are
         decoded and no ``Suggestion`` is made, for callers that ask millions of questions

@@ -67,6 +67,9 @@ class ReferenceEngine(Engine):
     # --- prediction ------------------------------------------------------------------------
 
     def predict(self, text: str, k: int) -> list[Suggestion]:
+        return [Suggestion(self.display(i), score) for i, score in self.candidates(text, k)]
+
+    def candidates(self, text: str, k: int) -> list[tuple[int, int]]:
         cursor = contract.cursor(text)
         context = self._context([BOS, *map(self._file.lookup, cursor.context)])
         lo, hi = self._candidates(cursor.prefix)
@@ -74,8 +77,10 @@ class ReferenceEngine(Engine):
         ids = np.arange(lo, hi)
         allowed = ~np.isin(ids, self._blocked)
         ids, scores = ids[allowed], scores[allowed]
-        best = _best(scores, k)
-        return [Suggestion(self._file.display(int(ids[i])), int(scores[i])) for i in best]
+        return [(int(ids[i]), int(scores[i])) for i in _best(scores, k)]
+
+    def display(self, word_id: int) -> str:
+        return self._file.display(word_id)
 
     def _context(self, ids: list[int]) -> list[int]:
         """The last N-1 ids: all a model of order N looks at."""

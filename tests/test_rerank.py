@@ -1,0 +1,389 @@
+"""Format 1.3's reranker: trained by the builder, stored as ONNX, run by onnxruntime beside
+the kernel and by the numpy reference beside the reference engine (FORMAT.md section 11).
+
+The graph's float32 arithmetic may differ between the two runtimes in the last bits, so
+their answers are compared with the tolerance the format states: a reranked score may differ
+by 1, and candidates that close may swap. Everything else is exact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+
+import keyglide
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from keyglide import compat, convert
+from keyglide.build import Input, Recipe, build, rerank
+from keyglide.build.recipe import Reranking
+from keyglide.errors import BuildError, CorruptLangDB, NeuralModelError
+from keyglide.format import Feature
+from keyglide.neural import proto, reference
+from keyglide.neural import runtime as ort
+from keyglide.reader import LangDBFile
+
+HAVE_ORT = ort.check_onnxruntime(rerank.MIN_ONNXRUNTIME) is None
+REQUIRE = os.environ.get("KEYGLIDE_REQUIRE_NEURAL") == "1"
+
+NAMES = ["Anna", "Boris", "Clara", "Dmitri", "Elena", "Fyodor", "Galina", "Hugo"]
+PLACES = ["Moscow", "Paris", "the river", "the garden", "the station", "Vienna"]
+VERBS = ["walked to", "wrote from", "dreamed of", "came back from", "looked at"]
+
+
+def story(seed: int, sentences: int) -> str:
+    """Chapters that each dwell on two names and a place: what a cache can learn."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(sentences // 20):
+        cast = rng.sample(NAMES, 2) + [rng.choice(PLACES)]
+        paragraph = []
+        for _ in range(20):
+            who = rng.choice(cast[:2] + ["she", "he", "the old man"])
+            where = cast[2] if rng.random() < 0.6 else rng.choice(PLACES)
+            paragraph.append(f"{who[0].upper()}{who[1:]} {rng.choice(VERBS)} {where}.")
+        out.append(" ".join(paragraph))
+    return "\n\n".join(out) + "\n"
+
+
+SETTINGS = rerank.Settings(shortlist=12, context_words=4, history_words=80, iterations=8)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The same recipe with and without a reranker."""
+    work = tmp_path_factory.mktemp("rerank")
+    (work / "train.txt").write_text(story(1, 600), encoding="utf-8")
+    (work / "held.txt").write_text(story(2, 400), encoding="utf-8")
+    recipe = Recipe(
+        name="r",
+        order=3,
+        inputs=(Input(kind="text", paths=("train.txt",)),),
+        discount_fallback=(0.5, 1.0, 1.5),
+        base_dir=work,
+        neural=Reranking(files=Input(kind="text", paths=("held.txt",)), settings=SETTINGS),
+    )
+    with_it = build(recipe, work / "with.langdb", jobs=1, progress=False, source_commit=None)
+    plain = dataclasses.replace(recipe, neural=None)
+    without = build(plain, work / "without.langdb", jobs=1, progress=False, source_commit=None)
+    return with_it, without, work
+
+
+def _ort_or_skip():
+    if not HAVE_ORT:
+        if REQUIRE:
+            pytest.fail("KEYGLIDE_REQUIRE_NEURAL=1 but onnxruntime cannot run the reranker")
+        pytest.skip("onnxruntime is not installed (pip install 'keyglide[neural]')")
+
+
+# --- the training's features are the graph's --------------------------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_training_features_are_what_the_graph_computes(data):
+    vocab = data.draw(st.integers(4, 12))
+    lengths = data.draw(st.lists(st.integers(1, 15), min_size=1, max_size=6))
+    stream = np.array(
+        data.draw(st.lists(st.integers(0, vocab), min_size=sum(lengths), max_size=sum(lengths))),
+        dtype=np.int64,
+    )
+    starts = np.repeat(np.cumsum([0, *lengths])[:-1], lengths)
+    s = rerank.Settings(
+        shortlist=6,
+        context_words=data.draw(st.integers(1, 5)),
+        history_words=data.draw(st.integers(2, 30)),
+    )
+    positions = np.array(
+        data.draw(st.lists(st.integers(0, len(stream) - 1), min_size=1, max_size=5))
+    )
+    size = data.draw(st.integers(1, 6))
+    candidates = np.array(
+        [
+            data.draw(st.lists(st.integers(3, vocab), min_size=size, max_size=size, unique=True))
+            if vocab - 2 >= size
+            else [3] * size
+            for _ in positions
+        ]
+    )
+    ngram = np.array(
+        data.draw(st.lists(st.floats(-6, 0), min_size=candidates.size, max_size=candidates.size))
+    ).reshape(candidates.shape)
+    typed = np.array(
+        data.draw(st.lists(st.integers(0, 5), min_size=len(positions), max_size=len(positions)))
+    )
+    examples = rerank.Examples(
+        stream,
+        starts,
+        positions,
+        typed,
+        candidates,
+        ngram,
+        np.zeros(len(positions), dtype=np.int64),
+    )
+    x = rerank.features(examples, s)
+    pad = vocab + 1
+    # A random combination of the features per bucket: any feature computed differently
+    # changes it (one graph run per example instead of one per feature).
+    weights = np.random.default_rng(len(stream)).normal(size=(rerank.BUCKETS, x.shape[-1]))
+    model = proto.decode(rerank.graph(weights, s))
+    for m, t in enumerate(positions):
+        context = [1, *stream[starts[t] : t]][-s.context_words :]
+        history = list(stream[max(0, t - s.history_words) : t])
+        feeds = {
+            "context": np.array([[pad] * (s.context_words - len(context)) + context]),
+            "history": np.array([[pad] * (s.history_words - len(history)) + history]),
+            "typed": np.array([typed[m]]),
+            "candidates": candidates[m : m + 1],
+            "ngram": ngram[m : m + 1].astype(np.float32),
+        }
+        got = reference.run(model, feeds)["adjust"][0]
+        want = x[m] @ weights[min(typed[m], rerank.BUCKETS - 1)]
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+# --- a built file --------------------------------------------------------------------------
+
+
+def test_the_file_and_its_sections(built):
+    with_it, without, _ = built
+    with LangDBFile.open(with_it.path) as f:
+        f.verify()
+        assert f.header.minor == 3 and f.header.optional_features == int(Feature.NEURAL)
+        info, onnx = f.neural
+        info = json.loads(info)
+        assert info["interface"] == "keyglide-rerank-1" and info["shortlist"] == 12
+        assert info["min_onnxruntime"] == rerank.MIN_ONNXRUNTIME
+        reference.check(proto.decode(onnx))
+    assert with_it.meta["recipe"]["neural"]["history_words"] == 80
+    assert os.path.getsize(with_it.path) < 1.5 * os.path.getsize(without.path)
+
+
+def test_the_cache_learns_what_the_text_repeats(built):
+    """Trained on stories that dwell on their characters, the reranker favours a name the
+    text before the cursor has used: the weight of the cache features is positive."""
+    with_it, without, _ = built
+    text = "Hugo walked to Vienna. Hugo looked at Vienna. Then he dreamed of "
+    with (
+        keyglide.open(with_it.path, engine="reference") as db,
+        keyglide.open(without.path, engine="reference") as plain,
+    ):
+        reranked = dict(db.predict(text, 12))
+        ngram = dict(plain.predict(text, 12))
+        assert reranked["vienna"] - max(s for w, s in reranked.items() if w != "vienna") > (
+            ngram["vienna"] - max(s for w, s in ngram.items() if w != "vienna")
+        )
+        # Without history the two agree on what is suggested, if not on the scores.
+        assert {w for w, _ in db.predict("", 3)} <= set(dict(plain.predict("", 12)))
+
+
+def test_reranked_scores_share_out_the_shortlist_mass(built):
+    with_it, without, _ = built
+    text = "Anna wrote from Paris. Anna walked to "
+    with (
+        keyglide.open(with_it.path, engine="reference") as db,
+        keyglide.open(without.path, engine="reference") as plain,
+    ):
+        size = SETTINGS.shortlist
+        reranked, ngram = db.predict(text, size), plain.predict(text, size)
+        assert {w for w, _ in reranked} == {w for w, _ in ngram}
+        mass = sum(10 ** (s / 10000) for _, s in ngram)
+        assert math.isclose(sum(10 ** (s / 10000) for _, s in reranked), mass, rel_tol=1e-3)
+        # Beyond the shortlist, the n-gram order and scores.
+        assert db.predict(text, size + 5)[size:] == plain.predict(text, size + 5)[size:]
+
+
+TEXTS = [
+    "",
+    "Anna walked to Paris. Boris wrote from Paris. Then she looked at ",
+    "Clara dreamed of the river. Clara came back from the ri",
+    "He came back from Vienna. He ",
+    "The old man walked to the station. The old man looked at the st",
+    "Galina walked to Moscow.\n\nGalina wrote from Mo",
+    "zzz qqq. ",
+]
+
+
+def _agree(a, b):
+    """Within the format's tolerance: scores within 1, order only swapped between them."""
+    assert [w for w, _ in a] == [w for w, _ in b] or all(
+        abs(sa - sb) <= 1 for (_, sa), (_, sb) in zip(a, b, strict=True)
+    )
+    scores_a, scores_b = dict(a), dict(b)
+    for word in set(scores_a) & set(scores_b):
+        assert abs(scores_a[word] - scores_b[word]) <= 1
+
+
+def test_onnxruntime_agrees_with_the_numpy_reference(built):
+    _ort_or_skip()
+    with_it, _, _ = built
+    with (
+        keyglide.open(with_it.path, engine="reference") as ref,
+        keyglide.open(with_it.path, engine="native") as fast,
+    ):
+        assert (ref.info["reranker"], fast.info["reranker"]) == ("reference", "onnxruntime")
+        assert fast.compat.status == "full"
+        for text in TEXTS:
+            for k in (1, 3, 12, 20):
+                _agree(ref.predict(text, k), fast.predict(text, k))
+        story_text = story(5, 40)
+        assert abs(ref.logprob(story_text) - fast.logprob(story_text)) <= 0.02
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.sampled_from(NAMES + PLACES + VERBS + [". ", "\n\n", " ", "x"]), max_size=40),
+    st.integers(0, 3),
+)
+def test_onnxruntime_agrees_on_arbitrary_text(built_files, words, cut):
+    _ort_or_skip()
+    ref, fast = built_files
+    text = " ".join(words)
+    text = text[: len(text) - cut] if cut < len(text) else text
+    _agree(ref.predict(text, 5), fast.predict(text, 5))
+
+
+@pytest.fixture(scope="module")
+def built_files(built):
+    with_it, _, _ = built
+    ref = keyglide.open(with_it.path, engine="reference")
+    fast = keyglide.open(with_it.path, engine="native" if HAVE_ORT else "reference")
+    yield ref, fast
+    ref.close()
+    fast.close()
+
+
+def test_typing_a_letter_at_a_time_equals_asking_afresh(built):
+    """The engine keeps the history of the previous call; a keyboard's growing text must
+    give what a fresh engine gives, and an edit must not reuse stale history."""
+    with_it, _, _ = built
+    text = story(9, 40)[:900]
+    with keyglide.open(with_it.path, engine="reference") as typing:
+        for end in list(range(0, len(text), 37)) + [500, 120, 880]:
+            with keyglide.open(with_it.path, engine="reference") as fresh:
+                assert typing.predict(text[:end], 3) == fresh.predict(text[:end], 3)
+
+
+def test_perplexity_with_the_reranker(built):
+    with_it, without, work = built
+    held = (work / "held.txt").read_text(encoding="utf-8")[:3000]
+    with (
+        keyglide.open(with_it.path, engine="reference") as db,
+        keyglide.open(without.path, engine="reference") as plain,
+    ):
+        assert db.perplexity(held) < plain.perplexity(held)
+        # A text with nothing in any shortlist scores as the n-gram model.
+        assert db.logprob("qqq zzz.") == plain.logprob("qqq zzz.")
+
+
+def test_evaluation_feeds_the_history(built):
+    with_it, without, work = built
+    held = story(3, 800)
+    a = keyglide.evaluate(with_it.path, held, limit_words=3000, engine="reference")
+    b = keyglide.evaluate(without.path, held, limit_words=3000, engine="reference")
+    assert a.words == b.words == 3000
+    assert a.keys_with < b.keys_with  # the cache saves keys on a story that repeats itself
+
+
+# --- degraded and refused -----------------------------------------------------------------
+
+
+def test_without_onnxruntime_the_file_opens_degraded(built, monkeypatch):
+    with_it, without, _ = built
+    monkeypatch.setattr(ort, "check_onnxruntime", lambda minimum: "onnxruntime is not installed")
+    with keyglide.open(with_it.path, engine="auto") as db, keyglide.open(without.path) as plain:
+        if db.engine == "reference":  # no kernel: the numpy reference runs the reranker
+            pytest.skip("the native kernel is not available")
+        assert db.compat.status == "degraded" and "NEURAL" in db.compat.ignored_features
+        assert "onnxruntime is not installed" in db.compat.message
+        assert db.info["reranker"] is None
+        assert db.predict(TEXTS[1], 5) == plain.predict(TEXTS[1], 5)
+
+
+def test_older_releases_read_it_degraded(built):
+    with_it, _, _ = built
+    releases = [("1.0.0", "degraded"), ("1.2.0", "degraded"), (keyglide.__version__, "full")]
+    for sdk, status in releases:
+        outcome = compat.negotiate(with_it.path, sdk)
+        assert outcome.status == status
+        if status == "degraded":
+            assert outcome.ignored_features == ("NEURAL",)
+
+
+def _with_sections(path, info=None, onnx=None) -> bytes:
+    from keyglide.build.write import write_langdb
+    from keyglide.convert import read_model
+
+    with LangDBFile.open(path) as f:
+        model = read_model(f)
+    old_info, old_onnx = model.neural
+    model.neural = (info if info is not None else old_info, onnx if onnx is not None else old_onnx)
+    out = path.with_name("edited.langdb")
+    write_langdb(out, model)
+    return out
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"info": {"interface": "other"}}, "interface"),
+        ({"info": {"interface": "keyglide-rerank-1"}}, "must be"),
+        ({"onnx": b"\x08"}, "ONNX|protobuf|truncated|varint"),
+        ({"onnx": b"not a graph"}, "."),
+    ],
+)
+def test_a_malformed_reranker_is_a_clear_error(built, change, problem):
+    with_it, _, _ = built
+    edited = _with_sections(with_it.path, **change)
+    for engine in ("reference", "auto"):
+        with pytest.raises(NeuralModelError, match=problem):
+            keyglide.open(edited, engine=engine)
+    assert issubclass(NeuralModelError, CorruptLangDB)
+
+
+def test_a_graph_with_another_interface_is_refused(built):
+    with_it, _, _ = built
+    wrong = rerank.graph(np.zeros((3, 8)), dataclasses.replace(SETTINGS, history_words=80))
+    model = proto.decode(wrong)
+    renamed = dataclasses.replace(
+        model,
+        graph=dataclasses.replace(
+            model.graph,
+            outputs=tuple(dataclasses.replace(o, name="scores") for o in model.graph.outputs),
+        ),
+    )
+    with pytest.raises(NeuralModelError):  # refused before anything runs
+        keyglide.open(_with_sections(with_it.path, onnx=proto.encode(renamed)))
+
+
+def test_convert_drops_the_reranker_for_older_releases(built, tmp_path):
+    with_it, without, _ = built
+    out = tmp_path / "old.langdb"
+    result = convert(with_it.path, out, target_sdk=">=1.2")
+    assert (result.format, result.dropped) == ("1.0", ["NEURAL"])
+    with LangDBFile.open(out) as f:
+        assert f.neural is None and f.meta["dropped"] == ["NEURAL"]
+
+
+def test_the_recipe_table(tmp_path):
+    toml = tmp_path / "r.toml"
+    toml.write_text(
+        'name = "r"\norder = 3\n[[inputs]]\npaths = ["a.txt"]\n'
+        '[neural]\ntext = "b.txt"\nshortlist = 20\nhistory_words = 500\n',
+        encoding="utf-8",
+    )
+    recipe = Recipe.from_toml(toml)
+    assert recipe.neural.settings.shortlist == 20 and recipe.neural.settings.history_words == 500
+    assert recipe.to_record()["neural"]["shortlist"] == 20
+    toml.write_text(
+        'name = "r"\norder = 3\n[[inputs]]\npaths = ["a.txt"]\n[neural]\ntext = "b.txt"\n'
+        "shortlist = 0\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(BuildError, match="shortlist"):
+        Recipe.from_toml(toml)
