@@ -303,16 +303,15 @@ def graph(weights: np.ndarray, settings: Settings) -> bytes:
         equal = g.node("Equal", [a, b], f"{name}_eq")
         return g.node("Cast", [equal], name, to=DataType.FLOAT)
 
+    def latest(found: str, recency: str, weighted: str, name: str) -> str:
+        """The recency of the latest match: recency grows along the history."""
+        scaled = g.node("Mul", [found, recency], weighted)
+        return g.node("ReduceMax", [scaled], name, axes=[1], keepdims=1)
+
     cand = g.node("Reshape", ["candidates", "column"], "cand")  # [L, 1]
     seen = matches(cand, "history", "seen")  # [L, H]
     counts = log1p(g.node("MatMul", [seen, "windows"], "counts"), "cache")  # [L, 3]
-    recent = g.node(
-        "ReduceMax",
-        [g.node("Mul", [seen, "recency"], "seen_recency")],
-        "recent",
-        axes=[1],
-        keepdims=1,
-    )
+    recent = latest(seen, "recency", "seen_recency", "recent")
     in_context = g.node(
         "ReduceSum",
         [matches(cand, "context", "in_context_eq"), "axis1"],
@@ -328,13 +327,7 @@ def graph(weights: np.ndarray, settings: Settings) -> bytes:
         "pair",
     )  # [L, H - 1]
     pair_n = g.node("ReduceSum", [pair, "axis1"], "pair_n", keepdims=1)
-    pair_recent = g.node(
-        "ReduceMax",
-        [g.node("Mul", [pair, "recency_next"], "pair_recency")],
-        "pair_recent",
-        axes=[1],
-        keepdims=1,
-    )
+    pair_recent = latest(pair, "recency_next", "pair_recency", "pair_recent")
     x = g.node(
         "Concat",
         [

@@ -194,35 +194,17 @@ class NativeEngine(Engine):
     # --- answers -----------------------------------------------------------------------
 
     def predict(self, text: str, k: int) -> list[Suggestion]:
-        if not 0 <= k <= lib.KG_MAX_K:
-            raise ValueError(f"k must be an integer from 0 to {lib.KG_MAX_K}, not {k!r}")
-        data = _encode(text)
-        ids, out, count = _buffers()
-        db = self._enter()
-        try:
-            _check(lib.kg_predict(db, data, len(data), k, out, count), self._name)
-            shown, result = self._shown, []
-            pairs = ffi.unpack(ids, 2 * count[0])  # (word_id, score as uint32) per suggestion
-            for i in range(0, len(pairs), 2):
-                word = shown.get(pairs[i]) or self._display(db, pairs[i])
-                score = pairs[i + 1]
-                score = score - (1 << 32) if score >= 1 << 31 else score
-                result.append(_new_tuple(Suggestion, (word, score)))
-            return result
-        finally:
-            self._leave()
+        pairs = self._ask(_encode(text), k)
+        shown, result = self._shown, []
+        for i in range(0, len(pairs), 2):
+            word = shown.get(pairs[i]) or self.display(pairs[i])
+            score = pairs[i + 1]
+            score = score - (1 << 32) if score >= 1 << 31 else score
+            result.append(_new_tuple(Suggestion, (word, score)))
+        return result
 
     def candidates(self, text: str, k: int) -> list[tuple[int, int]]:
-        if not 0 <= k <= lib.KG_MAX_K:
-            raise ValueError(f"k must be an integer from 0 to {lib.KG_MAX_K}, not {k!r}")
-        data = _encode(text)
-        ids, out, count = _buffers()
-        db = self._enter()
-        try:
-            _check(lib.kg_predict(db, data, len(data), k, out, count), self._name)
-        finally:
-            self._leave()
-        pairs = ffi.unpack(ids, 2 * count[0])
+        pairs = self._ask(_encode(text), k)
         return [
             (pairs[i], pairs[i + 1] - (1 << 32) if pairs[i + 1] >= 1 << 31 else pairs[i + 1])
             for i in range(0, len(pairs), 2)
@@ -232,6 +214,10 @@ class NativeEngine(Engine):
         """The word ids ``predict`` would suggest, best first, for UTF-8 ``data``: no words are
         decoded and no ``Suggestion`` is made, for callers that ask millions of questions
         (evaluation) and compare ids. Output buffers are kept per thread."""
+        return self._ask(data, k)[::2]
+
+    def _ask(self, data: bytes, k: int) -> list[int]:
+        """kg_predict: (word id, score as uint32) of each suggestion, flattened."""
         if not 0 <= k <= lib.KG_MAX_K:
             raise ValueError(f"k must be an integer from 0 to {lib.KG_MAX_K}, not {k!r}")
         ids, out, count = _buffers()
@@ -240,7 +226,7 @@ class NativeEngine(Engine):
             _check(lib.kg_predict(db, data, len(data), k, out, count), self._name)
         finally:
             self._leave()
-        return ffi.unpack(ids, 2 * count[0])[::2]
+        return ffi.unpack(ids, 2 * count[0])
 
     def score_sum(self, text: str) -> tuple[int, int]:
         data = _encode(text)
