@@ -471,18 +471,9 @@ static kg_status display_bytes(const kg_db *db, uint32_t id, const unsigned char
                                size_t *len, int *found)
 {
     const kg_col *ids = &db->display_ids, *off = &db->display_offsets;
-    uint64_t n = ids->present ? ids->n : 0, lo = 0, hi = n;
+    uint64_t n = ids->present ? ids->n : 0, lo = kg_col_lower_bound(ids, 0, n, id);
     uint32_t a, b;
     *found = 0;
-    /* The first entry >= id (the reader's bisect_left, so that both read even an unsorted,
-     * damaged list alike), then whether it is id. */
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        if (kg_col_get(ids, mid) < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
     if (lo == n || kg_col_get(ids, lo) != id)
         return KG_OK;
     if (lo + 1 >= off->n) /* cannot happen: open checked len(OFFSETS) = len(IDS) + 1 */

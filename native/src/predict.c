@@ -43,15 +43,7 @@ KG_INLINE kg_status children_of(const kg_db *db, unsigned n, uint64_t i, uint64_
 /* The first index in [a, b) at order n (>= 2) whose word is >= w. */
 static uint64_t lower_bound(const kg_db *db, unsigned n, uint64_t a, uint64_t b, uint32_t w)
 {
-    const kg_col *words = &db->words[n];
-    while (a < b) {
-        uint64_t mid = a + (b - a) / 2;
-        if (kg_col_get(words, mid) < w)
-            a = mid + 1;
-        else
-            b = mid;
-    }
-    return a;
+    return kg_col_lower_bound(&db->words[n], a, b, w);
 }
 
 /* Whether word w is among the entries [a, b) at order n (>= 2); *at receives its index. */
@@ -175,18 +167,8 @@ static int at_longer_level(const search *S, unsigned j, uint32_t w)
 static int blocked(const kg_db *db, uint32_t w)
 {
     const kg_col *list = &db->blocklist;
-    uint64_t lo = 0, hi = list->present ? list->n : 0;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        uint32_t v = kg_col_get(list, mid);
-        if (v == w)
-            return 1;
-        if (v < w)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return 0;
+    uint64_t n = list->present ? list->n : 0, i = kg_col_lower_bound(list, 0, n, w);
+    return i < n && kg_col_get(list, i) == w;
 }
 
 /* Offers word w with score s found at level j. A blocked word is never inserted, so it
