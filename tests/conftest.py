@@ -172,17 +172,19 @@ def models(draw, min_words: int = 0, max_words: int = 40, max_order: int = 5) ->
 
 
 @st.composite
-def typed_texts(draw, vocab: list[str]) -> str:
-    """Text before a cursor: known words (any case), unknown words, separators, and
-    sometimes the start of a word being typed."""
+def typed_texts(draw, vocab: list[str], max_pieces: int = 8) -> str:
+    """Text before a cursor: known words (any case), unknown words, abbreviations,
+    separators, and sometimes the start of a word being typed."""
     known = [w for w in vocab[FIRST_WORD_ID:]] or ["a"]
     word = st.one_of(
         st.sampled_from(known),
         st.sampled_from(known).map(str.upper),
-        st.sampled_from(["zzz", "unknown", "x" * 70]),
+        st.sampled_from(["zzz", "unknown", "x" * 70, "Mr", "st"]),
     )
-    gap = st.sampled_from([" ", " ", "  ", ", ", ". ", "! ", "\n\n", " - ", " ’", "…"])
-    pieces = draw(st.lists(st.tuples(word, gap), max_size=8))
+    gap = st.sampled_from(
+        [" ", " ", "  ", ", ", ". ", "! ", "\n\n", " - ", " ’", "…", ".\t", "\n", "é "]
+    )
+    pieces = draw(st.lists(st.tuples(word, gap), max_size=max_pieces))
     result = "".join(w + g for w, g in pieces)
     ending = draw(st.sampled_from(["next", "prefix", "whole"]))
     if ending == "prefix":

@@ -6,6 +6,9 @@ completions), on arbitrary text, and on a model the builder estimated from a cor
 Each answer is also checked against the conftest oracle (the literal recursion over a dict
 of n-grams), so that a disagreement says which side is wrong.
 
+``context_ids`` (the words before the cursor as a reranker reads them) is compared the same
+way on every text.
+
 Models with display forms (format 1.2) are run the same way: both engines spell every
 suggestion with the file's display form (the kernel through ``kg_display``), with the same
 candidates, order and scores as without them.
@@ -33,7 +36,7 @@ pytestmark = pytest.mark.skipif(not AVAILABLE, reason=f"native engine unavailabl
 
 KS = st.sampled_from([0, 1, 2, 3, 5, 16, 17, 40, 256])
 any_text = st.text(
-    st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=80
+    st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=()), max_size=400
 )
 
 
@@ -57,6 +60,11 @@ class Engines:
         assert got == self.reference.predict(content, k), (content, k)
         expected = [(self.spell[w], s) for w, s in self.oracle.predict(content, k)]
         assert [(s.word, s.score) for s in got] == expected, (content, k)
+        for history, sentence in ((0, 8), (3, 0), (40, 2)):
+            fast = self.native.context_ids(content, history, sentence)
+            slow = self.reference.context_ids(content, history, sentence)
+            assert fast.history.tolist() == slow.history.tolist(), (content, history)
+            assert (fast.sentence, fast.typed) == (slow.sentence, slow.typed), content
         total = self.native.score_sum(content)
         assert total == self.reference.score_sum(content) == self.oracle.score_sum(content), content
         if total[1]:
@@ -73,6 +81,19 @@ def test_random_models_and_typed_text(model, data):
     try:
         for _ in range(6):
             engines.check(data.draw(typed_texts(model.vocab)), data.draw(KS))
+    finally:
+        engines.close()
+
+
+@given(models(max_words=12), st.data())
+def test_long_texts(model, data):
+    """The kernel reads only the end of a long text (kg_text_tail): the same answers as the
+    reference, which reads all of it."""
+    engines = Engines(model)
+    try:
+        for _ in range(3):
+            content = data.draw(typed_texts(model.vocab, max_pieces=60))
+            engines.check(content, data.draw(KS))
     finally:
         engines.close()
 

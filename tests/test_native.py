@@ -960,6 +960,11 @@ def test_predict_arguments(base_file):
     assert len(engine.predict("", 256)) == engine.vocab_size - 3
     with pytest.raises(ValueError):
         engine.score([0], 10**6)
+    for history, sentence in ((65537, 0), (0, 65537), (-1, 0)):
+        with pytest.raises(ValueError):
+            engine.context_ids("w0 w1", history, sentence)
+    got = engine.context_ids("w0 w1 " * 40_000, 65536, 65536)  # the largest lists
+    assert len(got.history) == 65536 and len(got.sentence) == 65536
     engine.close()
 
 

@@ -158,6 +158,23 @@ def test_a_whole_word_at_the_end_is_completed_not_followed(small_model):
     assert engine.predict("w00 w01", 5)[0].word == "w01"  # itself, the only match
 
 
+def test_context_ids_are_the_words_before_the_cursor(small_model):
+    engine = engine_for(small_model)
+    ids = {w: i for i, w in enumerate(small_model.vocab)}
+    text = "w01 w02. Zzz W03 don'"  # two sentences, an unknown word, a word being typed
+    got = engine.context_ids(text, 10, 10)
+    assert got.history.tolist() == [ids["w01"], ids["w02"], 0, ids["w03"]]
+    assert got.sentence == [0, ids["w03"]] and got.typed == len("don'")
+    last = engine.context_ids(text + "t ", 2, 1)  # the word is typed: it is history now
+    assert last.history.tolist() == [ids["w03"], ids["don't"]]
+    assert last.sentence == [ids["don't"]] and last.typed == 0
+    empty = engine.context_ids("", 5, 5)
+    assert (empty.history.tolist(), empty.sentence, empty.typed) == ([], [], 0)
+    assert engine.context_ids("w00 " + "w" * 65, 1, 1).typed == 65  # longer than any word
+    with pytest.raises(ValueError):
+        engine.context_ids(text, 65537, 0)
+
+
 # --- log-probability and perplexity ----------------------------------------------------------
 
 

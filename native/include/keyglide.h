@@ -68,6 +68,8 @@ extern "C" {
 
 /* The most suggestions kg_predict returns in one call. */
 #define KG_MAX_K 256
+/* The most ids kg_context_ids returns in one list (since 1.4). */
+#define KG_MAX_CONTEXT 65536
 /* The longest word (folded UTF-8 bytes) a langdb can hold; a longer token is unknown and a
  * longer prefix completes to nothing. Part of the tokenization contract. */
 #define KG_MAX_WORD_BYTES 64
@@ -271,11 +273,35 @@ typedef struct kg_suggestion {
  * words qualify (none when a prefix matches nothing).
  *
  * `out` must hold k entries; *n_out receives the number written. k == 0 is allowed.
- * No allocation; O(text_len) plus the search, which is fast for next-word prediction.
+ * No allocation. Only the end of the text is read (since 1.4: the last few tokens, so a long
+ * text costs what a short one does), plus the search, which is fast for next-word
+ * prediction.
  * Returns KG_OK, KG_E_INVALID_ARGUMENT (NULL pointer, k > KG_MAX_K) or KG_E_CORRUPT.
  */
 KG_API kg_status kg_predict(const kg_db *db, const char *text, size_t text_len, size_t k,
                             kg_suggestion *out, size_t *n_out);
+
+/*
+ * kg_context_ids (since 1.4): the words before the cursor as ids, for a reranker that reads
+ * more of them than the n-gram model does (FORMAT.md section 11). `text` is read as
+ * kg_predict reads it:
+ *   history[0..*history_n)    the ids of the last history_cap tokens before the word being
+ *                             typed, from any sentence, oldest first;
+ *   sentence[0..*sentence_n)  the ids of the last sentence_cap of them that belong to the
+ *                             current sentence, oldest first ("<s>" is not included: fewer
+ *                             than sentence_cap ids means the sentence starts there);
+ *   *typed                    the length in code points of the folded word being typed
+ *                             (with its trailing joiner), 0 when the next word is predicted,
+ *                             KG_MAX_WORD_BYTES + 1 for a word longer than any can be.
+ * Words not in the vocabulary, and tokens longer than any word, are KG_WORD_UNK. Only the
+ * end of the text is read: the time grows with the caps, not with text_len. No allocation.
+ * Returns KG_OK, KG_E_INVALID_ARGUMENT (a NULL pointer with a nonzero cap or length, a cap
+ * above KG_MAX_CONTEXT) or KG_E_CORRUPT.
+ */
+KG_API kg_status kg_context_ids(const kg_db *db, const char *text, size_t text_len,
+                                uint32_t *history, size_t history_cap, size_t *history_n,
+                                uint32_t *sentence, size_t sentence_cap, size_t *sentence_n,
+                                size_t *typed);
 
 /*
  * kg_score_text: the log-probability of a whole text, as a fixed-point sum.

@@ -172,6 +172,15 @@ kg_status kg_text_sentences(const unsigned char *text, size_t len, kg_sentence_f
 kg_status kg_text_cursor(const unsigned char *text, size_t len, kg_sentence_fn fn, void *user,
                          kg_token *prefix, int *has_prefix);
 
+/* Where to start reading text[0..len) to see only its end: the offset just after an ASCII
+ * white-space byte from which more than `tokens` tokens follow, or 0 (the whole text) when
+ * the text is not much longer than that; *count receives the number of tokens from there.
+ * Only the first token of the tail can be read differently from the whole text (its
+ * sentence start depends on what precedes it), so a reader of the last `tokens - 1` tokens
+ * and their sentence boundaries reads the same from the tail, in a time that does not grow
+ * with the text's length. */
+size_t kg_text_tail(const unsigned char *text, size_t len, size_t tokens, size_t *count);
+
 /* Whether bytes[0..n) is exactly one token of the contract that is already folded. */
 int kg_text_is_folded_word(const unsigned char *bytes, size_t n);
 

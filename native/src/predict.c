@@ -433,15 +433,19 @@ kg_status kg_predict(const kg_db *db, const char *text, size_t text_len, size_t 
     int has_prefix;
     uint32_t ctx[KG_FMT_MAX_ORDER], lo = 0, hi = 0;
     unsigned m, i;
-    size_t t;
+    const unsigned char *bytes;
+    size_t t, from;
     kg_status st;
 
     if (!db || (!text && text_len) || (!out && k) || !n_out || k > KG_MAX_K)
         return KG_E_INVALID_ARGUMENT;
     r.count = 0;
     r.next = 0;
-    st = kg_text_cursor((const unsigned char *)(text ? text : ""), text_len, ring_event, &r,
-                        &prefix, &has_prefix);
+    /* The last N - 1 words of the sentence and the word being typed are all that is read:
+     * a tail with N + 1 tokens holds them, so a long text costs no more than a short one. */
+    bytes = (const unsigned char *)(text ? text : "");
+    from = kg_text_tail(bytes, text_len, db->order, &t);
+    st = kg_text_cursor(bytes + from, text_len - from, ring_event, &r, &prefix, &has_prefix);
     if (st != KG_OK)
         return st;
     /* Context: <s> and the sentence's tokens, the last N - 1 of them. */
@@ -479,6 +483,142 @@ kg_status kg_predict(const kg_db *db, const char *text, size_t text_len, size_t 
         out[t].score = saturate32(S.score[t]);
     }
     *n_out = S.n;
+    return KG_OK;
+}
+
+/* ---- the words before the cursor, for a reranker ---- */
+
+/* The last `cap` ids of a stream, kept in the caller's array as a ring. */
+typedef struct id_ring {
+    uint32_t *ids;
+    size_t cap, count; /* count: ids pushed since the last reset */
+} id_ring;
+
+static void id_ring_push(id_ring *r, uint32_t id)
+{
+    if (r->cap)
+        r->ids[r->count % r->cap] = id;
+    r->count++;
+}
+
+static void reverse_ids(uint32_t *a, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n / 2; i++) {
+        uint32_t t = a[i];
+        a[i] = a[n - 1 - i];
+        a[n - 1 - i] = t;
+    }
+}
+
+/* Puts the ring in order, oldest first, and returns how many ids it holds. */
+static size_t id_ring_settle(id_ring *r)
+{
+    size_t n = r->count < r->cap ? r->count : r->cap, oldest;
+    if (r->count > r->cap && r->cap) { /* rotate left by the oldest's slot */
+        oldest = r->count % r->cap;
+        reverse_ids(r->ids, oldest);
+        reverse_ids(r->ids + oldest, r->cap - oldest);
+        reverse_ids(r->ids, r->cap);
+    }
+    return n;
+}
+
+#define MEMO_SLOTS 256 /* a power of two */
+
+typedef struct around {
+    const kg_db *db;
+    id_ring history, sentence;
+    size_t index, skip; /* tokens seen; the first `skip` are in neither list at the end */
+    /* Words looked up in this call, by a hash of their bytes (0: empty; a word's id is never
+     * 0): a text repeats its common words, and a slot costs one comparison where the
+     * vocabulary's binary search costs ~17. */
+    uint32_t memo[MEMO_SLOTS];
+} around;
+
+static kg_status memo_token_id(around *a, const kg_token *t, uint32_t *id)
+{
+    uint32_t h = 2166136261u, *slot;
+    const char *word;
+    size_t i, len;
+    kg_status st;
+    if (t->too_long)
+        return token_id(a->db, t, id);
+    for (i = 0; i < t->len; i++) /* FNV-1a */
+        h = (h ^ t->bytes[i]) * 16777619u;
+    slot = &a->memo[h & (MEMO_SLOTS - 1)];
+    if (*slot && kg_word(a->db, *slot, &word, &len) == KG_OK && len == t->len &&
+        memcmp(word, t->bytes, len) == 0) {
+        *id = *slot;
+        return KG_OK;
+    }
+    if ((st = token_id(a->db, t, id)) != KG_OK)
+        return st;
+    if (*id != KG_ID_UNK)
+        *slot = *id;
+    return KG_OK;
+}
+
+static kg_status around_event(void *user, const kg_token *t)
+{
+    around *a = (around *)user;
+    uint32_t id = KG_ID_UNK;
+    kg_status st;
+    if (!t) {
+        a->sentence.count = 0;
+        return KG_OK;
+    }
+    /* A vocabulary lookup is a binary search: only tokens that can end in a list pay it.
+     * The others take slots that later tokens overwrite. */
+    if (a->index++ >= a->skip && (st = memo_token_id(a, t, &id)) != KG_OK)
+        return st;
+    id_ring_push(&a->history, id);
+    id_ring_push(&a->sentence, id);
+    return KG_OK;
+}
+
+kg_status kg_context_ids(const kg_db *db, const char *text, size_t text_len, uint32_t *history,
+                         size_t history_cap, size_t *history_n, uint32_t *sentence,
+                         size_t sentence_cap, size_t *sentence_n, size_t *typed)
+{
+    around a;
+    kg_token prefix;
+    int has_prefix;
+    const unsigned char *bytes;
+    size_t from, longest, tokens, i;
+    kg_status st;
+
+    if (!db || (!text && text_len) || (!history && history_cap) || !history_n ||
+        (!sentence && sentence_cap) || !sentence_n || !typed || history_cap > KG_MAX_CONTEXT ||
+        sentence_cap > KG_MAX_CONTEXT)
+        return KG_E_INVALID_ARGUMENT;
+    *history_n = *sentence_n = *typed = 0;
+    memset(&a, 0, sizeof a);
+    a.db = db;
+    a.history.ids = history;
+    a.history.cap = history_cap;
+    a.sentence.ids = sentence;
+    a.sentence.cap = sentence_cap;
+    /* Each list, the word being typed and one token whose sentence start may be misread. */
+    longest = history_cap > sentence_cap ? history_cap : sentence_cap;
+    bytes = (const unsigned char *)(text ? text : "");
+    from = kg_text_tail(bytes, text_len, longest + 1, &tokens);
+    /* Of the tokens, one may be the word being typed, and the last `longest` before it are
+     * all that the lists can hold. */
+    a.skip = tokens > longest + 1 ? tokens - longest - 1 : 0;
+    st = kg_text_cursor(bytes + from, text_len - from, around_event, &a, &prefix, &has_prefix);
+    if (st != KG_OK)
+        return st;
+    *history_n = id_ring_settle(&a.history);
+    *sentence_n = id_ring_settle(&a.sentence);
+    if (has_prefix) {
+        if (prefix.too_long) {
+            *typed = KG_MAX_WORD_BYTES + 1;
+        } else {
+            for (i = 0; i < prefix.len; i++) /* code points: bytes that start one */
+                *typed += (prefix.bytes[i] & 0xC0) != 0x80;
+        }
+    }
     return KG_OK;
 }
 

@@ -426,6 +426,40 @@ kg_status kg_text_cursor(const unsigned char *text, size_t len, kg_sentence_fn f
     return s.final_ends ? fn(user, NULL) : KG_OK;
 }
 
+/* The tokens of text[0..len), counted up to `stop`. */
+static size_t count_tokens(const unsigned char *text, size_t len, size_t stop)
+{
+    scanner s;
+    kg_token t;
+    size_t seen = 0;
+    scanner_init(&s, text, len);
+    while (seen < stop && scan_next(&s, &t))
+        seen++;
+    return seen;
+}
+
+size_t kg_text_tail(const unsigned char *text, size_t len, size_t tokens, size_t *count)
+{
+    /* About 8 bytes a token at first (English averages under 6 with its space); doubled
+     * until enough tokens are seen. An ASCII white-space byte is a code point of its own
+     * (kg_utf8_decode never swallows it into an invalid sequence) that no token holds, so
+     * a token starts after it or not at all. */
+    size_t span = 8 * (tokens + 2);
+    while (span < len) {
+        size_t start = len - span, seen;
+        while (start < len && !(text[start] < 0x80 && (ascii_class[text[start]] & C_SPACE)))
+            start++;
+        seen = count_tokens(text + start, len - start, (size_t)-1);
+        if (seen > tokens) {
+            *count = seen;
+            return start + 1;
+        }
+        span *= 2;
+    }
+    *count = count_tokens(text, len, (size_t)-1); /* the text is shorter than the span */
+    return 0;
+}
+
 int kg_text_is_folded_word(const unsigned char *bytes, size_t n)
 {
     scanner s;

@@ -4,8 +4,9 @@
  *
  * Each file is copied into a heap block of exactly its size (so that an address sanitizer
  * catches any read past its end), opened with kg_open_buffer, verified, and queried with a
- * set of texts through kg_predict (k = 1, 3, KG_MAX_K), kg_word, kg_display, kg_score_text
- * and kg_score_word. Prints one line per file: `<open status> <verify status>` (the verify
+ * set of texts (each in a heap block of exactly its length, long ones included) through
+ * kg_predict (k = 1, 3, KG_MAX_K), kg_context_ids, kg_word, kg_display, kg_score_text and
+ * kg_score_word. Prints one line per file: `<open status> <verify status>` (the verify
  * status is - when the open failed). Built with -fsanitize=address,undefined by the tests;
  * any memory error aborts. */
 #include <stdio.h>
@@ -30,20 +31,62 @@ static const char *const texts[] = {
     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
 };
 
+#define N_TEXTS (sizeof texts / sizeof texts[0])
+#define LONG_REPEAT 300
+
+/* texts[t] in a heap block of exactly its length; for t >= N_TEXTS, a long text: the
+ * short text t - N_TEXTS repeated, so that the kernel reads only its tail. */
+static char *text_copy(size_t t, size_t *len)
+{
+    const char *src = texts[t % N_TEXTS];
+    size_t n = strlen(src), times = t < N_TEXTS ? 1 : LONG_REPEAT, i;
+    char *copy = malloc(n * times + 1); /* + 1: malloc(0) may return NULL */
+    if (!copy)
+        abort();
+    for (i = 0; i < times; i++)
+        memcpy(copy + i * n, src, n);
+    *len = n * times;
+    return copy;
+}
+
+static int context_ids(const kg_db *db, const char *text, size_t len, uint32_t v)
+{
+    static const size_t caps[] = {0, 1, 8, 300};
+    uint32_t history[300], sentence[300];
+    size_t i, j, hn, sn, typed;
+    int bad = 0;
+    for (i = 0; i < 4; i++) {
+        if (kg_context_ids(db, text, len, caps[i] ? history : NULL, caps[i], &hn,
+                           caps[3 - i] ? sentence : NULL, caps[3 - i], &sn, &typed) != KG_OK)
+            continue;
+        bad |= hn > caps[i] || sn > caps[3 - i] || typed > KG_MAX_WORD_BYTES + 1;
+        for (j = 0; j < hn; j++)
+            bad |= history[j] >= v;
+        for (j = 0; j < sn; j++)
+            bad |= sentence[j] >= v;
+    }
+    return bad;
+}
+
 static int query(const kg_db *db)
 {
     static const size_t ks[] = {1, 3, KG_MAX_K};
     kg_suggestion out[KG_MAX_K];
-    size_t t, i, j, n, len;
+    size_t t, i, j, n, len, text_len;
     const char *w;
+    char *text;
     int64_t sum;
     uint64_t count;
     uint32_t ctx[6] = {1, 3, 4, 5, 6, 7}, v = kg_vocab_size(db);
     int bad = 0;
 
-    for (t = 0; t < sizeof texts / sizeof texts[0]; t++) {
+    for (t = 0; t < 2 * N_TEXTS; t++) {
+        text = text_copy(t, &text_len);
+        bad |= context_ids(db, text, text_len, v);
+        if (t < N_TEXTS) /* it reads all of a text: the long ones would only cost time */
+            kg_score_text(db, text, text_len, &sum, &count);
         for (j = 0; j < 3; j++) {
-            if (kg_predict(db, texts[t], strlen(texts[t]), ks[j], out, &n) != KG_OK)
+            if (kg_predict(db, text, text_len, ks[j], out, &n) != KG_OK)
                 continue;
             if (n > ks[j])
                 bad = 1;
@@ -54,7 +97,7 @@ static int query(const kg_db *db)
                     bad |= w[0] == 0 && w[len - 1] == 0 && len > 1000000;
             }
         }
-        kg_score_text(db, texts[t], strlen(texts[t]), &sum, &count);
+        free(text);
     }
     for (i = 0; i < 6; i++)
         if (ctx[i] >= v)

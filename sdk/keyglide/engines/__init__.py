@@ -13,6 +13,8 @@ import math
 import warnings
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
+import numpy as np
+
 from keyglide.errors import EngineUnavailable
 from keyglide.format import SCORE_SCALE
 
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 
 # The most suggestions one call returns (the C kernel's KG_MAX_K).
 MAX_K = 256
+# The most ids one list of ``context_ids`` holds (the C kernel's KG_MAX_CONTEXT).
+MAX_CONTEXT = 65536
 
 ENGINE_NAMES = ("auto", "native", "reference")
 
@@ -41,6 +45,22 @@ class Suggestion(NamedTuple):
     score: int
 
 
+class ContextIds(NamedTuple):
+    """The words before the cursor as ids, for a reranker (FORMAT.md section 11).
+
+    ``history``: the ids of the last tokens before the word being typed, from any sentence,
+    oldest first (int64). ``sentence``: the last of them that belong to the current
+    sentence, oldest first (fewer than asked for: the sentence starts there). ``typed``:
+    the length in code points of the folded word being typed, 0 when the next word is
+    predicted, ``MAX_WORD_BYTES + 1`` for a word longer than any can be. Unknown words are
+    ``<unk>``.
+    """
+
+    history: np.ndarray
+    sentence: list[int]
+    typed: int
+
+
 class Engine(abc.ABC):
     name: ClassVar[str]
 
@@ -59,6 +79,11 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def display(self, word_id: int) -> str:
         """How word ``word_id`` is shown in a suggestion (FORMAT.md section 10)."""
+
+    @abc.abstractmethod
+    def context_ids(self, text: str, history: int, sentence: int) -> ContextIds:
+        """The last ``history`` ids before the cursor and the last ``sentence`` of the
+        current sentence (see ``ContextIds``)."""
 
     def logprob(self, text: str) -> float:
         """The log10 probability of ``text``, one ``</s>`` per sentence included."""

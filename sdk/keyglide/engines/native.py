@@ -20,8 +20,10 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from keyglide._version import __version__
-from keyglide.engines import Engine, Suggestion
+from keyglide.engines import ContextIds, Engine, Suggestion
 from keyglide.errors import (
     ChecksumMismatch,
     CorruptLangDB,
@@ -87,7 +89,9 @@ def _check(status: int, where: str) -> None:
         raise _error(status, where)
 
 
-def _encode(text: str | bytes) -> bytes:
+def encode(text: str | bytes) -> bytes:
+    """Text as the kernel reads it: every method of ``NativeEngine`` that takes text also
+    takes these bytes, so that a caller asking several questions encodes once."""
     # Lone surrogates become 3-byte sequences that are invalid UTF-8: the kernel reads each
     # as a separator, as the contract reads a surrogate code point.
     return text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
@@ -194,7 +198,7 @@ class NativeEngine(Engine):
     # --- answers -----------------------------------------------------------------------
 
     def predict(self, text: str, k: int) -> list[Suggestion]:
-        pairs = self._ask(_encode(text), k)
+        pairs = self._ask(encode(text), k)
         shown, result = self._shown, []
         for i in range(0, len(pairs), 2):
             word = shown.get(pairs[i]) or self.display(pairs[i])
@@ -204,7 +208,7 @@ class NativeEngine(Engine):
         return result
 
     def candidates(self, text: str, k: int) -> list[tuple[int, int]]:
-        pairs = self._ask(_encode(text), k)
+        pairs = self._ask(encode(text), k)
         return [
             (pairs[i], pairs[i + 1] - (1 << 32) if pairs[i + 1] >= 1 << 31 else pairs[i + 1])
             for i in range(0, len(pairs), 2)
@@ -228,8 +232,37 @@ class NativeEngine(Engine):
             self._leave()
         return ffi.unpack(ids, 2 * count[0])
 
+    def context_ids(self, text: str, history: int, sentence: int) -> ContextIds:
+        if not (0 <= history <= lib.KG_MAX_CONTEXT and 0 <= sentence <= lib.KG_MAX_CONTEXT):
+            raise ValueError(f"history and sentence must be 0 to {lib.KG_MAX_CONTEXT}")
+        data = encode(text)
+        ids, counts = _context_buffers(history + sentence)
+        db = self._enter()
+        try:
+            _check(
+                lib.kg_context_ids(
+                    db,
+                    data,
+                    len(data),
+                    ids,
+                    history,
+                    counts,
+                    ids + history,
+                    sentence,
+                    counts + 1,
+                    counts + 2,
+                ),
+                self._name,
+            )
+        finally:
+            self._leave()
+        recent = np.frombuffer(ffi.buffer(ids, 4 * counts[0]), dtype=np.uint32)
+        return ContextIds(
+            recent.astype(np.int64), ffi.unpack(ids + history, counts[1]), int(counts[2])
+        )
+
     def score_sum(self, text: str) -> tuple[int, int]:
-        data = _encode(text)
+        data = encode(text)
         total = ffi.new("int64_t *")
         tokens = ffi.new("uint64_t *")
         db = self._enter()
@@ -309,7 +342,7 @@ class NativeEngine(Engine):
 
     def lookup(self, word: str) -> int | None:
         """The id of a folded word, or None if it is not in the vocabulary."""
-        data = _encode(word)
+        data = encode(word)
         out = ffi.new("uint32_t *")
         db = self._enter()
         try:
@@ -382,6 +415,14 @@ def _buffers():
     return buffers
 
 
+def _context_buffers(size: int):
+    """This thread's (uint32 array of at least ``size``, size_t[3]) for kg_context_ids."""
+    buffers = getattr(_per_thread, "context", None)
+    if buffers is None or len(buffers[0]) < size:
+        buffers = _per_thread.context = (ffi.new("uint32_t[]", max(size, 1)), ffi.new("size_t[3]"))
+    return buffers
+
+
 def _file_view(file: LangDBFile) -> memoryview:
     """The bytes of an open LangDBFile, shared (not copied) with the kernel."""
     return file.buffer
@@ -392,7 +433,7 @@ def _file_view(file: LangDBFile) -> memoryview:
 
 def _tokenize(text: str | bytes, mode: int, capacity: int | None = None) -> str:
     _require()
-    data = _encode(text)
+    data = encode(text)
     size = ffi.new("size_t *")
     if capacity is None:
         capacity = 2 * len(data) + 16

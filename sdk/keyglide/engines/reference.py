@@ -43,7 +43,7 @@ import bisect
 import numpy as np
 
 from keyglide import text as contract
-from keyglide.engines import Engine, Suggestion
+from keyglide.engines import MAX_CONTEXT, ContextIds, Engine, Suggestion
 from keyglide.errors import CorruptLangDB
 from keyglide.format import BOS, EOS, FIRST_WORD_ID, Kind
 from keyglide.reader import LangDBFile
@@ -78,6 +78,25 @@ class ReferenceEngine(Engine):
         allowed = ~np.isin(ids, self._blocked)
         ids, scores = ids[allowed], scores[allowed]
         return [(int(ids[i]), int(scores[i])) for i in _best(scores, k)]
+
+    def context_ids(self, text: str, history: int, sentence: int) -> ContextIds:
+        if not (0 <= history <= MAX_CONTEXT and 0 <= sentence <= MAX_CONTEXT):
+            raise ValueError(f"history and sentence must be 0 to {MAX_CONTEXT}")
+        cursor = contract.cursor(text)
+        tokens = [word for words in contract.sentences(text) for word in words]
+        if cursor.prefix is not None:
+            tokens.pop()  # the word being typed
+        lookup = self._file.lookup
+        recent = [lookup(word) for word in tokens[max(0, len(tokens) - history) :]]
+        context = cursor.context[max(0, len(cursor.context) - sentence) :]
+        in_sentence = [lookup(word) for word in context]
+        if cursor.prefix is None:
+            typed = 0
+        elif len(cursor.prefix.encode("utf-8")) > contract.MAX_WORD_BYTES:
+            typed = contract.MAX_WORD_BYTES + 1
+        else:
+            typed = len(cursor.prefix)
+        return ContextIds(np.array(recent, dtype=np.int64), in_sentence, typed)
 
     def display(self, word_id: int) -> str:
         return self._file.display(word_id)
