@@ -331,7 +331,7 @@ def _with_sections(path, info=None, onnx=None) -> bytes:
 @pytest.mark.parametrize(
     "change, problem",
     [
-        ({"info": {"interface": "other"}}, "interface"),
+        ({"info": {"interface": 1}}, "interface"),
         ({"info": {"interface": "keyglide-rerank-1"}}, "must be"),
         ({"onnx": b"\x08"}, "ONNX|protobuf|truncated|varint"),
         ({"onnx": b"not a graph"}, "."),
@@ -344,6 +344,22 @@ def test_a_malformed_reranker_is_a_clear_error(built, change, problem):
         with pytest.raises(NeuralModelError, match=problem):
             keyglide.open(edited, engine=engine)
     assert issubclass(NeuralModelError, CorruptLangDB)
+
+
+def test_a_later_interface_opens_degraded_with_the_reason(built):
+    """A graph with an interface this SDK does not run: the file is sound, its reranker
+    cannot run here, as without onnxruntime."""
+    with_it, without, _ = built
+    with LangDBFile.open(with_it.path) as f:
+        info = json.loads(f.neural[0])
+    info["interface"] = "keyglide-rerank-9"
+    edited = _with_sections(with_it.path, info=info)
+    for engine in ("reference", "auto"):
+        with keyglide.open(edited, engine=engine) as db, keyglide.open(without.path) as plain:
+            assert db.info["reranker"] is None
+            assert db.compat.status == "degraded" and "NEURAL" in db.compat.ignored_features
+            assert "keyglide-rerank-9" in db.compat.message
+            assert db.predict(TEXTS[1], 5) == plain.predict(TEXTS[1], 5)
 
 
 def test_a_graph_with_another_interface_is_refused(built):

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from keyglide import text as contract
-from keyglide.engines import Engine, Suggestion
+from keyglide.engines import ContextIds, Engine, Suggestion
 from keyglide.errors import NeuralModelError
 from keyglide.format import BOS, SCORE_SCALE
 
@@ -35,7 +35,6 @@ LN10 = math.log(10.0)
 INPUTS = {"context": 7, "history": 7, "typed": 7, "candidates": 7, "ngram": 1}
 OUTPUTS = {"adjust": 1}
 MAX_SHORTLIST = 256
-_SPACE = re.compile(r"\s")
 _UP_TO_LAST_SPACE = re.compile(r".*\s", re.S)
 
 Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
@@ -62,10 +61,14 @@ class NeuralInfo:
             raise NeuralModelError(f"NEURAL_INFO is not UTF-8 JSON ({e})") from None
         if not isinstance(raw, dict):
             raise NeuralModelError("NEURAL_INFO is not a JSON object")
-        if raw.get("interface") != INTERFACE:
-            raise NeuralModelError(
-                f"NEURAL_INFO names the interface {raw.get('interface')!r}; this SDK runs "
-                f"{INTERFACE!r}"
+        interface = raw.get("interface")
+        if not isinstance(interface, str):
+            raise NeuralModelError("NEURAL_INFO 'interface' must be a string")
+        if interface != INTERFACE:
+            # A later interface: the file is sound, this SDK cannot run its graph.
+            raise RuntimeUnavailable(
+                f"the reranker has the interface {interface!r}; this keyglide runs "
+                f"{INTERFACE!r} (a newer keyglide may run it)"
             )
 
         def integer(key: str, lo: int, hi: int) -> int:
@@ -112,8 +115,8 @@ class Reranker:
     @classmethod
     def load(cls, sections: tuple[bytes, bytes], runtime: str) -> Reranker:
         """Check NEURAL_INFO and the graph's interface, and prepare ``runtime``. Raises
-        ``NeuralModelError`` for a bad section, ``RuntimeUnavailable`` when onnxruntime
-        cannot run it here."""
+        ``NeuralModelError`` for a bad section, ``RuntimeUnavailable`` when the graph cannot
+        run here (another interface, onnxruntime missing or too old)."""
         from keyglide.neural import proto, reference
 
         info = NeuralInfo.parse(sections[0])
@@ -129,7 +132,8 @@ class Reranker:
         reason = ort.check_onnxruntime(info.min_onnxruntime)
         if reason is not None:
             raise RuntimeUnavailable(reason)
-        session = ort.Session(sections[1])
+        # The graph was checked above, and the feeds are made here to the interface.
+        session = ort.Session(model, check=False)
         return cls(info, sections[1], lambda feeds: session.run(feeds)["adjust"], "onnxruntime")
 
     def adjust(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
@@ -172,23 +176,17 @@ class RerankedEngine(Engine):
         self.name = base.name
         self.base, self.reranker = base, reranker
         self._vocab_size = vocab_size
-        # Words of the sentence before the cursor that anything reads, and one more for the
-        # word being typed.
-        self._tail_words = max(reranker.info.context_words, order - 1) + 1
         self._lookup = lookup  # folded word -> id (UNK when absent)
         self._ids: dict[str, int] = {}
-        # Per thread, the history of the previous call: a keyboard's text grows a letter at a
-        # time, so the tokens up to its last space are kept and only what follows is read.
+        # Per thread, the history read by the previous call: a keyboard's text grows a letter
+        # at a time, so the ids up to its last space are kept and only what follows is read.
         self._cache = threading.local()
-        # The contract's tokenizer: the kernel's when the kernel answers (much faster).
         if base.name == "native":
             from keyglide.engines import native
 
-            self._cursor = native.cursor
-            self._tokens = lambda text: [w for s in native.sentences(text) for w in s]
+            self._encode: Callable[[str], Any] = native.encode
         else:
-            self._cursor = contract.cursor
-            self._tokens = lambda text: [w for s in contract.sentences(text) for w in s]
+            self._encode = lambda text: text
 
     # --- prediction ------------------------------------------------------------------
 
@@ -198,73 +196,70 @@ class RerankedEngine(Engine):
     def candidates(self, text: str, k: int) -> list[tuple[int, int]]:
         if k == 0:
             return []
-        size = self.reranker.info.shortlist
-        # The n-gram model reads the last N-1 words of the sentence and the graph the last
-        # C: a tail of the text that holds more words than both reads the same.
-        tail = text[self._tail_start(text, self._tail_words) :]
-        found = self.base.candidates(tail, max(k, size))
-        shortlist, rest = found[:size], found[size:]
+        info = self.reranker.info
+        # The kernel reads UTF-8: encoded once for both questions.
+        asked = self._encode(text)
+        found = self.base.candidates(asked, max(k, info.shortlist))
+        shortlist, rest = found[: info.shortlist], found[info.shortlist :]
         if not shortlist:  # a prefix no word starts with
             return []
-        cursor = self._cursor(tail)
-        sentence = [self._id(w) for w in cursor.context]
-        history = self._history(text, cursor.prefix is not None)
-        typed = len(cursor.prefix) if cursor.prefix is not None else 0
-        reranked = self._rerank(shortlist, sentence, history, typed)
+        # The sentence's last C words (fewer: "<s>" comes first) and the word being typed.
+        around = self.base.context_ids(asked, 0, info.context_words)
+        history = self._history(text, around.typed)
+        reranked = self._rerank(shortlist, around.sentence, history, around.typed, k)
         return (reranked + rest)[:k]
 
     def predict_ids(self, data: bytes, k: int) -> list[int]:
         """The word ids ``predict`` suggests (for the evaluation)."""
         return [i for i, _ in self.candidates(data.decode("utf-8", errors="replace"), k)]
 
-    def _history(self, text: str, typing: bool) -> list[int]:
-        """The ids of the last H tokens of ``text`` before the word being typed."""
+    def _history(self, text: str, typed: int) -> np.ndarray:
+        """The feed ``history``: the ids of the last H tokens of ``text`` before the word
+        being typed (``typed`` code points long; 0: none)."""
         count = self.reranker.info.history_words
         cache = self._cache
-        settled_text = getattr(cache, "text", "")
-        if settled_text and text.startswith(settled_text):
-            start, ids = len(settled_text), list(cache.ids)
-        else:
-            start, ids = self._tail_start(text, count), []
+        settled_text = getattr(cache, "text", None)
+        hit = settled_text is not None and text.startswith(settled_text)
+        start = len(settled_text) if hit else 0
         last_space = _UP_TO_LAST_SPACE.match(text, start)
         settled = last_space.end() if last_space else start
-        ids = (ids + self._ids_between(text, start, settled))[-count:]
-        cache.text, cache.ids = text[:settled], ids
-        rest = self._ids_between(text, settled, len(text))
-        if typing and rest:
-            rest.pop()  # the word being typed is not history
-        return (ids + rest)[-count:]
-
-    def _ids_between(self, text: str, start: int, end: int) -> list[int]:
-        """The ids of the tokens of text[start:end], which must begin and end at a space (or
-        the text's ends), where a token cannot continue."""
-        return [self._id(word) for word in self._tokens(text[start:end])]
-
-    def _tail_start(self, text: str, count: int) -> int:
-        """A position just after a space from which the text still holds more than
-        ``count`` tokens (0: the whole text), so that the last ``count`` are read without
-        the rest."""
-        length = 16 * (count + 2)
-        while length < len(text):
-            space = _SPACE.search(text, len(text) - length)
-            if space and len(self._tokens(text[space.end() :])) > count + 1:
-                return space.end()
-            length *= 2
-        return 0
+        if not hit:
+            ids = self.base.context_ids(text[:settled], count, 0).history
+            cache.ids, cache.feed = ids, history_feed(ids, count, self._vocab_size)
+        elif settled != start:
+            # Read from just after a space to just after one: the same tokens as in the text.
+            new = self.base.context_ids(text[start:settled], count, 0).history
+            cache.ids = np.concatenate([cache.ids, new])[-count:]
+            cache.feed = history_feed(cache.ids, count, self._vocab_size)
+        if not hit or settled != start:
+            cache.text = text[:settled]
+        rest = text[settled:]
+        if not rest or (typed and rest.isascii() and rest.isalnum()):
+            return cache.feed  # nothing after the last space, or only the word being typed
+        more = self.base.context_ids(rest, count, 0).history
+        if not len(more):
+            return cache.feed
+        return history_feed(np.concatenate([cache.ids, more]), count, self._vocab_size)
 
     def _rerank(
         self,
         shortlist: list[tuple[int, int]],
         sentence: list[int],
-        history: list[int],
+        history: np.ndarray,
         typed: int,
+        k: int,
     ) -> list[tuple[int, int]]:
+        """The best ``k`` of the shortlist once reranked, best first."""
         scores = rerank_scores(self.reranker, shortlist, sentence, history, typed, self._vocab_size)
-        order = sorted(range(len(shortlist)), key=lambda j: (-scores[j], shortlist[j][0]))
-        return [(shortlist[j][0], scores[j]) for j in order]
+        ids = np.array([c for c, _ in shortlist], dtype=np.int64)
+        order = np.lexsort((ids, -scores))[:k]  # ties by word id (FORMAT.md section 7)
+        return list(zip(ids[order].tolist(), scores[order].tolist(), strict=True))
 
     def display(self, word_id: int) -> str:
         return self.base.display(word_id)
+
+    def context_ids(self, text: str, history: int, sentence: int) -> ContextIds:
+        return self.base.context_ids(text, history, sentence)
 
     # --- scoring -----------------------------------------------------------------------
 
@@ -281,15 +276,12 @@ class RerankedEngine(Engine):
                 shortlist = self.base.candidates(" ".join(sentence[:i]) + " ", size)
                 position = next((j for j, (c, _) in enumerate(shortlist) if c == word), None)
                 if position is not None:
+                    count = self.reranker.info.history_words
+                    feed = history_feed(history[-count:], count, self._vocab_size)
                     scores = rerank_scores(
-                        self.reranker,
-                        shortlist,
-                        ids[:i],
-                        history[-self.reranker.info.history_words :],
-                        0,
-                        self._vocab_size,
+                        self.reranker, shortlist, ids[:i], feed, 0, self._vocab_size
                     )
-                    total += scores[position] - shortlist[position][1]
+                    total += int(scores[position]) - shortlist[position][1]
                 history.append(word)
         return total, tokens
 
@@ -305,38 +297,47 @@ class RerankedEngine(Engine):
         return known
 
 
+def history_feed(history: Sequence[int] | np.ndarray, count: int, vocab_size: int) -> np.ndarray:
+    """The feed ``history`` for the ids of the tokens before the cursor: the last ``count``,
+    after as many ``vocab_size`` (no word) as they fall short of ``count``."""
+    recent = np.asarray(history, dtype=np.int64)[-count:]  # count >= 1 (NeuralInfo)
+    feed = np.full((1, count), vocab_size, dtype=np.int64)
+    feed[0, count - len(recent) :] = recent
+    return feed
+
+
 def rerank_scores(
     reranker: Reranker,
     shortlist: Sequence[tuple[int, int]],
     sentence: list[int],
-    history: list[int],
+    history: np.ndarray,
     typed: int,
     vocab_size: int,
-) -> list[int]:
-    """score' of every shortlist entry (FORMAT.md section 11), in shortlist order."""
+) -> np.ndarray:
+    """score' of every shortlist entry (FORMAT.md section 11), in shortlist order, for the
+    words of the sentence before the cursor and the feed ``history`` (``history_feed``)."""
     info = reranker.info
     context = [BOS, *sentence][-info.context_words :]
     context = [vocab_size] * (info.context_words - len(context)) + context
-    recent = history[-info.history_words :]
-    recent = [vocab_size] * (info.history_words - len(recent)) + recent
-    ngram = np.array([s for _, s in shortlist], dtype=np.int64)
+    pairs = np.array(shortlist, dtype=np.int64).T  # word ids, scores
+    ngram = pairs[1] / SCORE_SCALE
     feeds = {
         "context": np.array([context], dtype=np.int64),
-        "history": np.array([recent], dtype=np.int64),
+        "history": history,
         "typed": np.array([typed], dtype=np.int64),
-        "candidates": np.array([[c for c, _ in shortlist]], dtype=np.int64),
-        "ngram": (ngram / SCORE_SCALE).astype(np.float32)[None, :],
+        "candidates": pairs[:1],
+        "ngram": ngram.astype(np.float32)[None, :],
     }
     adjust = reranker.adjust(feeds)
-    raw = LN10 * (ngram / SCORE_SCALE + info.weight * adjust)
-    log_mass = _logsumexp(LN10 * ngram / SCORE_SCALE) / LN10
+    raw = LN10 * (ngram + info.weight * adjust)
+    log_mass = _logsumexp(LN10 * ngram) / LN10
     final = log_mass + (raw - _logsumexp(raw)) / LN10
-    return [int(v) for v in np.rint(final * SCORE_SCALE)]
+    return np.rint(final * SCORE_SCALE).astype(np.int64)
 
 
 def _logsumexp(values: np.ndarray) -> float:
-    top = float(np.max(values))
-    return top + math.log(float(np.sum(np.exp(values - top))))
+    top = values.max()
+    return float(top + np.log(np.exp(values - top).sum()))
 
 
 def attach(engine: Engine, file: Any, runtime: str) -> tuple[Engine, str | None]:
