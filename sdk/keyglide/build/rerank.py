@@ -267,7 +267,12 @@ def _newton(x: np.ndarray, valid: np.ndarray, label: np.ndarray, iterations: int
 
 
 def graph(weights: np.ndarray, settings: Settings) -> bytes:
-    """The ONNX model of the reranker with ``weights`` (interface keyglide-rerank-1)."""
+    """The ONNX model of the reranker with ``weights`` (interface keyglide-rerank-1).
+
+    The work is on [L, H] matrices (each candidate against each history word), so the
+    graph does it in as few operators as it can: one comparison, one matrix product for
+    every count (three windows and the pairs), one product and maximum for both
+    recencies."""
     H, C = settings.history_words, settings.context_words
     g = GraphBuilder("keyglide-rerank-1 cache features")
     g.input("context", np.int64, [1, C])
@@ -282,61 +287,85 @@ def graph(weights: np.ndarray, settings: Settings) -> bytes:
         windows[H - min(window, H) :, j] = 1
     distance = H - np.arange(H, dtype=np.float64)  # history[j] is H - j words back
     recency = np.maximum(0.0, 1 - np.log(distance) / math.log(RECENCY_RANGE)).astype(f32)
+    # The graph's columns: ngram, the three windows, bigram, recency, bigram_recency,
+    # in_context; the weights' rows follow FEATURES.
+    columns = [0, 1, 2, 3, 6, 4, 7, 5]
     g.initializer("windows", windows)
     g.initializer("recency", recency[None, :])
-    g.initializer("recency_next", recency[None, 1:])
     g.initializer("column", np.array([-1, 1], dtype=np.int64))
     g.initializer("row", np.array([1, -1], dtype=np.int64))
     g.initializer("axis1", np.array([1], dtype=np.int64))
     g.initializer("last", np.array([C - 1], dtype=np.int64))
     g.initializer("before_last", np.arange(H - 1, dtype=np.int64))
-    g.initializer("after_first", np.arange(1, H, dtype=np.int64))
+    g.initializer("nothing_before", np.zeros((1, 1), dtype=f32))
     g.initializer("one", np.array(1, dtype=f32))
     g.initializer("bucket_min", np.array(0, dtype=np.int64))
     g.initializer("bucket_max", np.array(BUCKETS - 1, dtype=np.int64))
-    g.initializer("weights_t", np.ascontiguousarray(weights.T.astype(f32)))  # [8, BUCKETS]
-
-    def log1p(x: str, name: str) -> str:
-        return g.node("Log", [g.node("Add", [x, "one"], f"{name}_plus_1")], name)
+    g.initializer("weights_t", np.ascontiguousarray(weights.T[columns].astype(f32)))
 
     def matches(a: str, b: str, name: str) -> str:
         equal = g.node("Equal", [a, b], f"{name}_eq")
         return g.node("Cast", [equal], name, to=DataType.FLOAT)
 
-    def latest(found: str, recency: str, weighted: str, name: str) -> str:
-        """The recency of the latest match: recency grows along the history."""
-        scaled = g.node("Mul", [found, recency], weighted)
-        return g.node("ReduceMax", [scaled], name, axes=[1], keepdims=1)
-
     cand = g.node("Reshape", ["candidates", "column"], "cand")  # [L, 1]
     seen = matches(cand, "history", "seen")  # [L, H]
-    counts = log1p(g.node("MatMul", [seen, "windows"], "counts"), "cache")  # [L, 3]
-    recent = latest(seen, "recency", "seen_recency", "recent")
+    # after_previous[j]: history[j - 1] is the word before the cursor (0 for j = 0), so
+    # seen * after_previous marks the pairs (previous word, candidate).
+    previous = g.node("Gather", ["context", "last"], "previous", axis=1)  # [1, 1]
+    before = g.node("Gather", ["history", "before_last"], "history_before", axis=1)
+    after_previous = g.node(
+        "Concat",
+        ["nothing_before", matches(before, previous, "previous_then")],
+        "after_previous",
+        axis=1,
+    )  # [1, H]
+    sums = g.node(
+        "MatMul",
+        [
+            seen,
+            g.node(
+                "Concat",
+                ["windows", g.node("Transpose", [after_previous], "pair_column", perm=[1, 0])],
+                "sum_columns",
+                axis=1,
+            ),
+        ],
+        "sums",
+    )  # [L, 4]: counts in the windows, pairs
+    latest = g.node(
+        "ReduceMax",
+        [
+            g.node(
+                "Mul",
+                [
+                    g.node("Unsqueeze", [seen, "axis1"], "seen_3d"),  # [L, 1, H]
+                    g.node(
+                        "Concat",
+                        ["recency", g.node("Mul", [after_previous, "recency"], "pair_recency")],
+                        "recencies",
+                        axis=0,
+                    ),  # [2, H]
+                ],
+                "seen_recency",
+            ),
+        ],
+        "latest",
+        axes=[2],
+        keepdims=0,
+    )  # [L, 2]: recency of the latest candidate, of the latest pair
     in_context = g.node(
         "ReduceSum",
         [matches(cand, "context", "in_context_eq"), "axis1"],
         "in_context_n",
         keepdims=1,
-    )
-    previous = g.node("Gather", ["context", "last"], "previous", axis=1)  # [1, 1]
-    before = g.node("Gather", ["history", "before_last"], "history_before", axis=1)
-    after = g.node("Gather", ["history", "after_first"], "history_after", axis=1)
-    pair = g.node(
-        "Mul",
-        [matches(before, previous, "after_previous"), matches(cand, after, "then_candidate")],
-        "pair",
-    )  # [L, H - 1]
-    pair_n = g.node("ReduceSum", [pair, "axis1"], "pair_n", keepdims=1)
-    pair_recent = latest(pair, "recency_next", "pair_recency", "pair_recent")
+    )  # [L, 1]
     x = g.node(
         "Concat",
         [
             g.node("Reshape", ["ngram", "column"], "ngram_column"),
-            counts,
-            recent,
-            log1p(in_context, "in_context"),
-            log1p(pair_n, "pair_cache"),
-            pair_recent,
+            g.node("Log", [g.node("Add", [sums, "one"], "sums_plus_1")], "log_sums"),
+            latest,
+            g.node("Log", [g.node("Add", [in_context, "one"], "in_context_plus_1")], "in_ctx"),
         ],
         "x",
         axis=1,

@@ -220,8 +220,21 @@ class NativeEngine(Engine):
         (evaluation) and compare ids. Output buffers are kept per thread."""
         return self._ask(data, k)[::2]
 
+    def candidate_array(self, text: str | bytes, k: int) -> np.ndarray:
+        """``candidates`` as an int64 array of shape [n, 2]: word ids, scores."""
+        ids, n = self._predict_into_buffers(encode(text), k)
+        raw = np.frombuffer(ffi.buffer(ids, 8 * n), dtype=np.uint32).reshape(n, 2)
+        result = raw.astype(np.int64)
+        result[:, 1] = raw.view(np.int32)[:, 1]
+        return result
+
     def _ask(self, data: bytes, k: int) -> list[int]:
         """kg_predict: (word id, score as uint32) of each suggestion, flattened."""
+        ids, n = self._predict_into_buffers(data, k)
+        return ffi.unpack(ids, 2 * n)
+
+    def _predict_into_buffers(self, data: bytes, k: int):
+        """kg_predict into this thread's buffers: (uint32 view of them, suggestions)."""
         if not 0 <= k <= lib.KG_MAX_K:
             raise ValueError(f"k must be an integer from 0 to {lib.KG_MAX_K}, not {k!r}")
         ids, out, count = _buffers()
@@ -230,7 +243,7 @@ class NativeEngine(Engine):
             _check(lib.kg_predict(db, data, len(data), k, out, count), self._name)
         finally:
             self._leave()
-        return ffi.unpack(ids, 2 * count[0])
+        return ids, count[0]
 
     def context_ids(self, text: str, history: int, sentence: int) -> ContextIds:
         if not (0 <= history <= lib.KG_MAX_CONTEXT and 0 <= sentence <= lib.KG_MAX_CONTEXT):

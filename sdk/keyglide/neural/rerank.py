@@ -185,8 +185,10 @@ class RerankedEngine(Engine):
             from keyglide.engines import native
 
             self._encode: Callable[[str], Any] = native.encode
+            self._candidate_array: Callable[[Any, int], np.ndarray] = base.candidate_array
         else:
             self._encode = lambda text: text
+            self._candidate_array = lambda text, k: _pairs(base.candidates(text, k))
 
     # --- prediction ------------------------------------------------------------------
 
@@ -199,15 +201,22 @@ class RerankedEngine(Engine):
         info = self.reranker.info
         # The kernel reads UTF-8: encoded once for both questions.
         asked = self._encode(text)
-        found = self.base.candidates(asked, max(k, info.shortlist))
+        found = self._candidate_array(asked, max(k, info.shortlist))
         shortlist, rest = found[: info.shortlist], found[info.shortlist :]
-        if not shortlist:  # a prefix no word starts with
+        if not len(shortlist):  # a prefix no word starts with
             return []
         # The sentence's last C words (fewer: "<s>" comes first) and the word being typed.
         around = self.base.context_ids(asked, 0, info.context_words)
         history = self._history(text, around.typed)
-        reranked = self._rerank(shortlist, around.sentence, history, around.typed, k)
-        return (reranked + rest)[:k]
+        scores = rerank_scores(
+            self.reranker, shortlist, around.sentence, history, around.typed, self._vocab_size
+        )
+        ids = shortlist[:, 0]
+        order = np.lexsort((ids, -scores))[:k]  # ties by word id (FORMAT.md section 7)
+        reranked = list(zip(ids[order].tolist(), scores[order].tolist(), strict=True))
+        if len(reranked) < k:
+            reranked += [(int(i), int(s)) for i, s in rest[: k - len(reranked)]]
+        return reranked
 
     def predict_ids(self, data: bytes, k: int) -> list[int]:
         """The word ids ``predict`` suggests (for the evaluation)."""
@@ -241,20 +250,6 @@ class RerankedEngine(Engine):
             return cache.feed
         return history_feed(np.concatenate([cache.ids, more]), count, self._vocab_size)
 
-    def _rerank(
-        self,
-        shortlist: list[tuple[int, int]],
-        sentence: list[int],
-        history: np.ndarray,
-        typed: int,
-        k: int,
-    ) -> list[tuple[int, int]]:
-        """The best ``k`` of the shortlist once reranked, best first."""
-        scores = rerank_scores(self.reranker, shortlist, sentence, history, typed, self._vocab_size)
-        ids = np.array([c for c, _ in shortlist], dtype=np.int64)
-        order = np.lexsort((ids, -scores))[:k]  # ties by word id (FORMAT.md section 7)
-        return list(zip(ids[order].tolist(), scores[order].tolist(), strict=True))
-
     def display(self, word_id: int) -> str:
         return self.base.display(word_id)
 
@@ -273,15 +268,15 @@ class RerankedEngine(Engine):
                 if word < 3:  # <unk> is never in a shortlist
                     history.append(word)
                     continue
-                shortlist = self.base.candidates(" ".join(sentence[:i]) + " ", size)
-                position = next((j for j, (c, _) in enumerate(shortlist) if c == word), None)
-                if position is not None:
+                shortlist = _pairs(self.base.candidates(" ".join(sentence[:i]) + " ", size))
+                where = np.flatnonzero(shortlist[:, 0] == word)
+                if len(where):
                     count = self.reranker.info.history_words
                     feed = history_feed(history[-count:], count, self._vocab_size)
                     scores = rerank_scores(
                         self.reranker, shortlist, ids[:i], feed, 0, self._vocab_size
                     )
-                    total += int(scores[position]) - shortlist[position][1]
+                    total += int(scores[where[0]] - shortlist[where[0], 1])
                 history.append(word)
         return total, tokens
 
@@ -306,26 +301,31 @@ def history_feed(history: Sequence[int] | np.ndarray, count: int, vocab_size: in
     return feed
 
 
+def _pairs(candidates: list[tuple[int, int]]) -> np.ndarray:
+    """(word id, score) pairs as an int64 array of shape [n, 2]."""
+    return np.array(candidates, dtype=np.int64).reshape(-1, 2)
+
+
 def rerank_scores(
     reranker: Reranker,
-    shortlist: Sequence[tuple[int, int]],
+    shortlist: np.ndarray,
     sentence: list[int],
     history: np.ndarray,
     typed: int,
     vocab_size: int,
 ) -> np.ndarray:
-    """score' of every shortlist entry (FORMAT.md section 11), in shortlist order, for the
-    words of the sentence before the cursor and the feed ``history`` (``history_feed``)."""
+    """score' of every shortlist entry (FORMAT.md section 11), in shortlist order: for the
+    shortlist as (word id, n-gram score) rows, the words of the sentence before the cursor
+    and the feed ``history`` (``history_feed``)."""
     info = reranker.info
     context = [BOS, *sentence][-info.context_words :]
     context = [vocab_size] * (info.context_words - len(context)) + context
-    pairs = np.array(shortlist, dtype=np.int64).T  # word ids, scores
-    ngram = pairs[1] / SCORE_SCALE
+    ngram = shortlist[:, 1] / SCORE_SCALE
     feeds = {
         "context": np.array([context], dtype=np.int64),
         "history": history,
         "typed": np.array([typed], dtype=np.int64),
-        "candidates": pairs[:1],
+        "candidates": shortlist[None, :, 0].copy(),
         "ngram": ngram.astype(np.float32)[None, :],
     }
     adjust = reranker.adjust(feeds)
