@@ -26,6 +26,7 @@ from keyglide.errors import BuildError, CorruptLangDB, NeuralModelError
 from keyglide.format import Feature
 from keyglide.neural import proto, reference
 from keyglide.neural import runtime as ort
+from keyglide.neural.rerank import history_feed
 from keyglide.reader import LangDBFile
 
 HAVE_ORT = ort.check_onnxruntime(rerank.MIN_ONNXRUNTIME) is None
@@ -262,11 +263,21 @@ def test_typing_a_letter_at_a_time_equals_asking_afresh(built):
     """The engine keeps the history of the previous call; a keyboard's growing text must
     give what a fresh engine gives, and an edit must not reuse stale history."""
     with_it, _, _ = built
-    text = story(9, 40)[:900]
-    with keyglide.open(with_it.path, engine="reference") as typing:
-        for end in list(range(0, len(text), 37)) + [500, 120, 880]:
-            with keyglide.open(with_it.path, engine="reference") as fresh:
-                assert typing.predict(text[:end], 3) == fresh.predict(text[:end], 3)
+    text = story(9, 40)[:900] + " Ünïcode ‘quotes’ yes,no end.The don' "
+    engines = ["reference", "native"] if HAVE_ORT else ["reference"]
+    ends = [*range(0, len(text), 37), 500, 120, 880, *range(len(text) - 30, len(text) + 1)]
+    for engine in engines:
+        with keyglide.open(with_it.path, engine=engine) as typing:
+            reranked = typing._engine
+            count = reranked.reranker.info.history_words
+            for end in ends:
+                with keyglide.open(with_it.path, engine=engine) as fresh:
+                    assert typing.predict(text[:end], 3) == fresh.predict(text[:end], 3)
+                # The history the cache gives is the one read afresh.
+                around = reranked.base.context_ids(text[:end], count, 0)
+                want = history_feed(around.history, count, reranked._vocab_size)
+                got = reranked._history(text[:end], around.typed)
+                assert got.tolist() == want.tolist(), text[:end][-30:]
 
 
 def test_perplexity_with_the_reranker(built):

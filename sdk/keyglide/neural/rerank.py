@@ -170,9 +170,7 @@ def check_interface(model: Any, info: NeuralInfo) -> None:
 class RerankedEngine(Engine):
     """An engine whose answers a ``Reranker`` reorders (FORMAT.md section 11)."""
 
-    def __init__(
-        self, base: Engine, reranker: Reranker, vocab_size: int, order: int, lookup
-    ) -> None:
+    def __init__(self, base: Engine, reranker: Reranker, vocab_size: int, lookup) -> None:
         self.name = base.name
         self.base, self.reranker = base, reranker
         self._vocab_size = vocab_size
@@ -351,4 +349,4 @@ def attach(engine: Engine, file: Any, runtime: str) -> tuple[Engine, str | None]
     except RuntimeUnavailable as e:
         return engine, str(e)
     lookup = file.lookup
-    return RerankedEngine(engine, reranker, file.vocab_size, file.order, lookup), None
+    return RerankedEngine(engine, reranker, file.vocab_size, lookup), None
