@@ -537,6 +537,36 @@ def test_each_operator_against_hand_computed_results(op, inputs, attrs, expected
     np.testing.assert_allclose(result, expected, rtol=1e-6)
 
 
+GROWING = {"Add", "Sub", "Mul", "Div", "Equal", "Where", "MatMul", "Gemm", "Gather", "Concat"}
+
+
+@pytest.mark.parametrize(
+    "op, inputs, attrs, expected",
+    HAND_CASES,
+    ids=[f"{c[0]}-{i}" for i, c in enumerate(HAND_CASES)],
+)
+def test_output_sizes_are_known_before_computing(op, inputs, attrs, expected):
+    """The size guard: exact for the operators whose output can outgrow their inputs, an
+    upper bound (the largest input) for the others."""
+    defaults = {name: default for name, (_, default) in reference.OPS[op].attributes.items()}
+    size = reference._output_size(op, list(inputs), {**defaults, **attrs})
+    if op in GROWING:
+        assert size == expected.size
+    else:
+        assert size >= expected.size
+
+
+def test_a_node_too_large_is_refused_before_it_is_computed():
+    rows, columns = np.zeros((5000, 1), F32), np.zeros((1, 5000), F32)  # 25M elements
+    for op, inputs in (
+        ("Add", [rows, columns]),
+        ("MatMul", [rows, columns]),
+        ("Gather", [np.zeros((2, 5000), F32), np.zeros(5000, I64)]),
+    ):
+        with pytest.raises(NeuralModelError, match="would make a tensor of 25,000,000"):
+            run_op(op, inputs, F32)
+
+
 def test_every_operator_has_a_hand_computed_case():
     assert {c[0] for c in HAND_CASES} == set(reference.OPS)
 

@@ -373,6 +373,56 @@ def test_a_later_interface_opens_degraded_with_the_reason(built):
             assert db.predict(TEXTS[1], 5) == plain.predict(TEXTS[1], 5)
 
 
+def _interface_graph(body) -> bytes:
+    """A graph with the interface's inputs and output; ``body(g)`` adds the nodes."""
+    from keyglide.neural.graph import GraphBuilder
+
+    g = GraphBuilder("crafted")
+    g.input("context", np.int64, [1, SETTINGS.context_words])
+    g.input("history", np.int64, [1, SETTINGS.history_words])
+    g.input("typed", np.int64, [1])
+    g.input("candidates", np.int64, ["batch", "shortlist"])
+    g.input("ngram", np.float32, ["batch", "shortlist"])
+    g.output("adjust", np.float32, ["batch", "shortlist"])
+    body(g)
+    return g.model(opset=rerank.OPSET, ir_version=rerank.IR_VERSION)
+
+
+def test_a_graph_that_would_allocate_too_much_is_refused_at_open(built):
+    """Candidates x history x 20,000 float32: 12 * 80 * 20,000 elements, over the limit,
+    refused before onnxruntime (which would allocate them) ever sees the graph."""
+
+    def body(g):
+        g.initializer("as_column", np.array([-1, 1, 1], dtype=np.int64))
+        g.initializer("as_row", np.array([1, -1, 1], dtype=np.int64))
+        g.initializer("wide", np.ones((1, 1, 20_000), dtype=np.float32))
+        g.initializer("axes", np.array([1, 2], dtype=np.int64))
+        g.initializer("out", np.array([1, -1], dtype=np.int64))
+        cand = g.node("Reshape", ["candidates", "as_column"], "cand")
+        hist = g.node("Reshape", ["history", "as_row"], "hist")
+        seen = g.node("Cast", [g.node("Equal", [cand, hist], "eq")], "seen", to=1)
+        big = g.node("Mul", [seen, "wide"], "big")  # [L, H, 20000]
+        total = g.node("ReduceSum", [big, "axes"], "total", keepdims=0)
+        g.node("Reshape", [total, "out"], "adjust")
+
+    with_it, _, _ = built
+    edited = _with_sections(with_it.path, onnx=_interface_graph(body))
+    for engine in ("reference", "auto"):
+        with pytest.raises(NeuralModelError, match="would make a tensor of 19,200,000 elements"):
+            keyglide.open(edited, engine=engine)
+
+
+def test_a_graph_that_computes_a_shape_is_refused(built):
+    def body(g):
+        shape = g.node("Shape", ["ngram"], "shape")
+        g.node("Reshape", ["ngram", shape], "adjust")
+
+    with_it, _, _ = built
+    edited = _with_sections(with_it.path, onnx=_interface_graph(body))
+    with pytest.raises(NeuralModelError, match="computed"):
+        keyglide.open(edited, engine="reference")
+
+
 def test_a_graph_with_another_interface_is_refused(built):
     with_it, _, _ = built
     wrong = rerank.graph(np.zeros((3, 8)), dataclasses.replace(SETTINGS, history_words=80))

@@ -41,6 +41,10 @@ from keyglide.neural.proto import (
 )
 
 OPSET = 17
+# The largest tensor a graph may make (64 MB of float32): a node whose output would be larger
+# is an error before anything is allocated. A reranker's tensors are a few hundred thousand
+# elements; a crafted graph could otherwise broadcast its way to gigabytes.
+MAX_ELEMENTS = 1 << 24
 IR_VERSION = 8  # the IR version that came with opset 17
 MIN_IR_VERSION = 3  # the first with opset_import
 
@@ -475,14 +479,51 @@ def _evaluate(node: Node, where: str, values: dict[str, np.ndarray]) -> np.ndarr
     op = OPS[node.op_type]
     args = [values[name] if name else None for name in node.inputs]
     _check_types(op, args, where)
+    attributes = _attributes(op, node)
+    size = _output_size(node.op_type, args, attributes)
+    if size > MAX_ELEMENTS:
+        raise NeuralModelError(
+            f"{where}: would make a tensor of {size:,} elements; keyglide allows {MAX_ELEMENTS:,}"
+        )
     try:
         # IEEE semantics: inf and NaN are values, not warnings.
         with np.errstate(all="ignore"):
-            return op.compute(*args, **_attributes(op, node))
+            return op.compute(*args, **attributes)
     except NeuralModelError as e:
         raise NeuralModelError(f"{where}: {e}") from None
     except (ValueError, IndexError, TypeError, OverflowError, MemoryError) as e:
         raise NeuralModelError(f"{where}: {e}") from None
+
+
+def _output_size(op_type: str, args: list[np.ndarray | None], attributes: dict) -> int:
+    """How many elements the node's output will have, found before it is computed, for the
+    operators whose output can be larger than their inputs; for the others, the size of
+    their largest input (which bounds the output). Shapes that do not fit give 0: the
+    operator itself then raises."""
+    present = [a for a in args if a is not None]
+    try:
+        if op_type in ("Add", "Sub", "Mul", "Div", "Equal", "Where"):
+            return math.prod(np.broadcast_shapes(*(a.shape for a in present)))
+        if op_type == "MatMul":
+            a, b = present[0].shape, present[1].shape
+            rows = a[-2] if len(a) > 1 else 1
+            columns = b[-1] if len(b) > 1 else 1
+            batch = np.broadcast_shapes(a[:-2], b[:-2])
+            return math.prod(batch) * rows * columns
+        if op_type == "Gemm":
+            a, b = present[0].shape, present[1].shape
+            if len(a) != 2 or len(b) != 2:
+                return 0
+            return a[1 if attributes["transA"] else 0] * b[0 if attributes["transB"] else 1]
+        if op_type == "Gather":
+            data, indices = present
+            axis = _axis(attributes["axis"], data.ndim)
+            return math.prod(data.shape[:axis] + data.shape[axis + 1 :]) * indices.size
+        if op_type == "Concat":
+            return sum(a.size for a in present)
+    except (ValueError, IndexError, NeuralModelError):
+        return 0
+    return max((a.size for a in present), default=0)
 
 
 def _check_types(op: Op, args: list[np.ndarray | None], where: str) -> None:

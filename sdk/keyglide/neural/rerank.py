@@ -27,7 +27,7 @@ import numpy as np
 from keyglide import text as contract
 from keyglide.engines import ContextIds, Engine, Suggestion
 from keyglide.errors import NeuralModelError
-from keyglide.format import BOS, SCORE_SCALE
+from keyglide.format import BOS, FIRST_WORD_ID, SCORE_SCALE
 
 INTERFACE = "keyglide-rerank-1"
 LN10 = math.log(10.0)
@@ -123,6 +123,7 @@ class Reranker:
         model = proto.decode(sections[1])
         check_interface(model, info)
         reference.check(model)
+        check_sizes(model, info)
         if runtime == "reference":
             return cls(
                 info, sections[1], lambda feeds: reference.run(model, feeds)["adjust"], "reference"
@@ -165,6 +166,44 @@ def check_interface(model: Any, info: NeuralInfo) -> None:
             f"the graph has IR version {model.ir_version} and opset {model.opset()}; "
             f"NEURAL_INFO says {info.onnx_ir_version} and {info.onnx_opset}"
         )
+
+
+# The inputs that give shapes or axes. A reranker's are constants, so that the size of every
+# tensor follows from the shortlist's length alone.
+_SHAPE_INPUTS = {"Reshape": 1, "Unsqueeze": 1, "Squeeze": 1, "ReduceSum": 1}
+
+
+def check_sizes(model: Any, info: NeuralInfo) -> None:
+    """The graph makes no tensor larger than ``reference.MAX_ELEMENTS`` on any input, or
+    ``NeuralModelError``: an onnxruntime session, unlike the reference, does not ask before
+    it allocates.
+
+    With constant shapes and axes, a tensor's size grows with the shortlist's length L and
+    nothing else the inputs hold, so one run of the reference, which checks every node's
+    size before computing it, with L at its largest (S) bounds every run."""
+    from keyglide.neural import reference
+
+    constants = {t.name for t in model.graph.initializers} - {v.name for v in model.graph.inputs}
+    for node in model.graph.nodes:
+        position = _SHAPE_INPUTS.get(node.op_type)
+        if position is None or len(node.inputs) <= position or not node.inputs[position]:
+            continue
+        if node.inputs[position] not in constants:
+            raise NeuralModelError(
+                f"{node.op_type} node {node.name!r} takes its shape or axes from "
+                f"{node.inputs[position]!r}, which is computed: a reranker's are initializers"
+            )
+    size = info.shortlist
+    reference.run(
+        model,
+        {
+            "context": np.zeros((1, info.context_words), dtype=np.int64),
+            "history": np.zeros((1, info.history_words), dtype=np.int64),
+            "typed": np.zeros(1, dtype=np.int64),
+            "candidates": np.full((1, size), FIRST_WORD_ID, dtype=np.int64),
+            "ngram": np.full((1, size), -1, dtype=np.float32),
+        },
+    )
 
 
 class RerankedEngine(Engine):
