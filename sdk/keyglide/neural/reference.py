@@ -60,6 +60,10 @@ AXES = frozenset({I64})
 REQUIRED = object()  # an attribute without a default
 
 
+class TensorTooLarge(NeuralModelError):
+    """A node would make a tensor of more than ``MAX_ELEMENTS`` elements."""
+
+
 @dataclass(frozen=True)
 class Op:
     """An operator: the type variable of each input position (a variadic operator repeats
@@ -482,7 +486,7 @@ def _evaluate(node: Node, where: str, values: dict[str, np.ndarray]) -> np.ndarr
     attributes = _attributes(op, node)
     size = _output_size(node.op_type, args, attributes)
     if size > MAX_ELEMENTS:
-        raise NeuralModelError(
+        raise TensorTooLarge(
             f"{where}: would make a tensor of {size:,} elements; keyglide allows {MAX_ELEMENTS:,}"
         )
     try:

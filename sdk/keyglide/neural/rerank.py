@@ -175,8 +175,10 @@ _SHAPE_INPUTS = {"Reshape": 1, "Unsqueeze": 1, "Squeeze": 1, "ReduceSum": 1}
 
 def check_sizes(model: Any, info: NeuralInfo) -> None:
     """The graph makes no tensor larger than ``reference.MAX_ELEMENTS`` on any input, or
-    ``NeuralModelError``: an onnxruntime session, unlike the reference, does not ask before
-    it allocates.
+    ``RuntimeUnavailable``: an onnxruntime session, unlike the reference, does not ask
+    before it allocates, so keyglide does not run such a graph (the file is not damaged:
+    it is read without its reranker). A graph that fails on the inputs is
+    ``NeuralModelError``.
 
     With constant shapes and axes, a tensor's size grows with the shortlist's length L and
     nothing else the inputs hold, so one run of the reference, which checks every node's
@@ -189,11 +191,19 @@ def check_sizes(model: Any, info: NeuralInfo) -> None:
         if position is None or len(node.inputs) <= position or not node.inputs[position]:
             continue
         if node.inputs[position] not in constants:
-            raise NeuralModelError(
-                f"{node.op_type} node {node.name!r} takes its shape or axes from "
-                f"{node.inputs[position]!r}, which is computed: a reranker's are initializers"
+            raise RuntimeUnavailable(
+                f"the reranker's {node.op_type} node {node.name!r} takes its shape or axes "
+                f"from {node.inputs[position]!r}, which is computed; keyglide runs graphs "
+                "whose shapes and axes are initializers"
             )
     size = info.shortlist
+    try:
+        _dry_run(reference, model, info, size)
+    except reference.TensorTooLarge as e:
+        raise RuntimeUnavailable(f"the reranker is too large to run: {e}") from None
+
+
+def _dry_run(reference: Any, model: Any, info: NeuralInfo, size: int) -> None:
     reference.run(
         model,
         {
