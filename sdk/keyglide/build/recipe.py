@@ -71,7 +71,7 @@ A recipe is a TOML file (``langdb/recipes/*.toml``). Top-level keys:
     ``keyglide.build.rerank`` says what it computes). Its held-out text is named like an
     input's files (``text``, or ``list`` with ``directory``; ``sha256``, ``checksums``): text
     the n-gram model is not built from, on whose shortlists the reranker learns. Optional
-    settings: ``shortlist`` (40), ``context_words`` (8), ``history_words`` (250),
+    settings: ``shortlist`` (16), ``context_words`` (8), ``history_words`` (250),
     ``examples``: held-out words drawn to learn from (100000), ``iterations`` (12), ``seed`` (1).
 ``[[sources]]`` (array of tables)
     ``name``, ``licence``, ``attribution`` of each source of the data, for the metadata.
@@ -580,7 +580,7 @@ def _neural_from_dict(data: Any) -> Reranking:
     for key, value in settings.items():
         if not _is_int(value) or value < (0 if key == "seed" else 1):
             raise BuildError(f"[neural] {key!r} must be a positive integer, not {value!r}")
-    if not 1 <= settings.get("shortlist", 40) <= 256:
+    if not 1 <= settings.get("shortlist", 1) <= 256:
         raise BuildError("[neural] 'shortlist' must be 1 to 256")
     if settings.get("history_words", 250) < 2:
         raise BuildError("[neural] 'history_words' must be at least 2")
