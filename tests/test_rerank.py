@@ -280,6 +280,46 @@ def test_typing_a_letter_at_a_time_equals_asking_afresh(built):
                 assert got.tolist() == want.tolist(), text[:end][-30:]
 
 
+def test_threads_typing_on_one_handle_get_what_one_thread_gets(built):
+    """Each thread keeps its own history cache; onnxruntime runs one session from all."""
+    import threading
+
+    with_it, _, _ = built
+    engine = "native" if HAVE_ORT else "reference"
+    texts = [story(20 + t, 40)[:400] for t in range(4)]
+    steps = [range(0, len(text), 7) for text in texts]
+    with keyglide.open(with_it.path, engine=engine) as db:
+        serial = [
+            [db.predict(text[:end], 3) for end in ends]
+            for text, ends in zip(texts, steps, strict=True)
+        ]
+        results: list = [None] * len(texts)
+        barrier = threading.Barrier(len(texts))
+
+        reranked = db._engine
+        count = reranked.reranker.info.history_words
+        stale = []
+
+        def typing(t: int) -> None:
+            barrier.wait()
+            results[t] = []
+            for end in steps[t]:
+                text = texts[t][:end]
+                results[t].append(db.predict(text, 3))
+                # The history this thread's cache gives is the one read afresh.
+                around = reranked.base.context_ids(text, count, 0)
+                got = reranked._history(text, around.typed).tolist()
+                if got != history_feed(around.history, count, reranked._vocab_size).tolist():
+                    stale.append((t, end))
+
+        threads = [threading.Thread(target=typing, args=(t,)) for t in range(len(texts))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert results == serial and stale == []
+
+
 def test_perplexity_with_the_reranker(built):
     with_it, without, work = built
     held = (work / "held.txt").read_text(encoding="utf-8")[:3000]
