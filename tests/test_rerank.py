@@ -273,11 +273,25 @@ def test_typing_a_letter_at_a_time_equals_asking_afresh(built):
             for end in ends:
                 with keyglide.open(with_it.path, engine=engine) as fresh:
                     assert typing.predict(text[:end], 3) == fresh.predict(text[:end], 3)
-                # The history the cache gives is the one read afresh.
-                around = reranked.base.context_ids(text[:end], count, 0)
+                # The history the cache gives is the one read afresh, and the tail it asks
+                # the n-gram model and the sentence of reads as the whole text.
+                typed = text[:end]
+                settled = reranked._settle(typed)
+                around = reranked.base.context_ids(typed, count, 0)
                 want = history_feed(around.history, count, reranked._vocab_size)
-                got = reranked._history(text[:end], around.typed)
-                assert got.tolist() == want.tolist(), text[:end][-30:]
+                got = reranked._history(typed, settled, around.typed)
+                assert got.tolist() == want.tolist(), typed[-30:]
+                tail = typed[reranked._cache.tail_start :]
+                for history, sentence in ((0, reranked.reranker.info.context_words), (3, 0)):
+                    a = reranked.base.context_ids(tail, history, sentence)
+                    b = reranked.base.context_ids(typed, history, sentence)
+                    assert (a.history.tolist(), a.sentence, a.typed) == (
+                        b.history.tolist(),
+                        b.sentence,
+                        b.typed,
+                    )
+                assert reranked.base.candidates(tail, 20) == reranked.base.candidates(typed, 20)
+            assert len(tail) < 200 < len(typed)  # typing on, the tail became short
 
 
 def test_threads_typing_on_one_handle_get_what_one_thread_gets(built):
@@ -307,8 +321,9 @@ def test_threads_typing_on_one_handle_get_what_one_thread_gets(built):
                 text = texts[t][:end]
                 results[t].append(db.predict(text, 3))
                 # The history this thread's cache gives is the one read afresh.
+                settled = reranked._settle(text)
                 around = reranked.base.context_ids(text, count, 0)
-                got = reranked._history(text, around.typed).tolist()
+                got = reranked._history(text, settled, around.typed).tolist()
                 if got != history_feed(around.history, count, reranked._vocab_size).tolist():
                     stale.append((t, end))
 

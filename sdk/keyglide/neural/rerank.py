@@ -219,10 +219,15 @@ def _dry_run(reference: Any, model: Any, info: NeuralInfo, size: int) -> None:
 class RerankedEngine(Engine):
     """An engine whose answers a ``Reranker`` reorders (FORMAT.md section 11)."""
 
-    def __init__(self, base: Engine, reranker: Reranker, vocab_size: int, lookup) -> None:
+    def __init__(
+        self, base: Engine, reranker: Reranker, vocab_size: int, order: int, lookup
+    ) -> None:
         self.name = base.name
         self.base, self.reranker = base, reranker
         self._vocab_size = vocab_size
+        # The n-gram model reads N-1 words of the sentence and the graph C: a tail of the text
+        # with more tokens than both (and the word being typed) reads the same.
+        self._tail_tokens = max(order, reranker.info.context_words + 1)
         self._lookup = lookup  # folded word -> id (UNK when absent)
         self._ids: dict[str, int] = {}
         # Per thread, the history read by the previous call: a keyboard's text grows a letter
@@ -246,15 +251,17 @@ class RerankedEngine(Engine):
         if k == 0:
             return []
         info = self.reranker.info
-        # The kernel reads UTF-8: encoded once for both questions.
-        asked = self._encode(text)
+        settled = self._settle(text)
+        # Both questions are asked of a tail (encoded once for the kernel): the whole text of
+        # a long document would cost more to encode than to answer.
+        asked = self._encode(text[self._cache.tail_start :])
         found = self._candidate_array(asked, max(k, info.shortlist))
         shortlist, rest = found[: info.shortlist], found[info.shortlist :]
         if not len(shortlist):  # a prefix no word starts with
             return []
         # The sentence's last C words (fewer: "<s>" comes first) and the word being typed.
         around = self.base.context_ids(asked, 0, info.context_words)
-        history = self._history(text, around.typed)
+        history = self._history(text, settled, around.typed)
         scores = rerank_scores(
             self.reranker, shortlist, around.sentence, history, around.typed, self._vocab_size
         )
@@ -269,9 +276,11 @@ class RerankedEngine(Engine):
         """The word ids ``predict`` suggests (for the evaluation)."""
         return [i for i, _ in self.candidates(data.decode("utf-8", errors="replace"), k)]
 
-    def _history(self, text: str, typed: int) -> np.ndarray:
-        """The feed ``history``: the ids of the last H tokens of ``text`` before the word
-        being typed (``typed`` code points long; 0: none)."""
+    def _settle(self, text: str) -> int:
+        """Read the history up to the text's last space into this thread's cache, and return
+        where that is. A keyboard's text grows a letter at a time: only what follows the
+        previous call's last space is read. The cache also keeps where tails may start
+        (``tail_start``): just after a space, with more than ``_tail_tokens`` tokens after."""
         count = self.reranker.info.history_words
         cache = self._cache
         settled_text = getattr(cache, "text", None)
@@ -279,19 +288,36 @@ class RerankedEngine(Engine):
         start = len(settled_text) if hit else 0
         last_space = _UP_TO_LAST_SPACE.match(text, start)
         settled = last_space.end() if last_space else start
-        if not hit:
-            ids = self.base.context_ids(text[:settled], count, 0).history
-            cache.ids, cache.feed = ids, history_feed(ids, count, self._vocab_size)
-        elif settled != start:
+        if hit and settled == start:
+            return settled
+        if hit:
             # Read from just after a space to just after one: the same tokens as in the text.
             new = self.base.context_ids(text[start:settled], count, 0).history
             cache.ids = np.concatenate([cache.ids, new])[-count:]
-            cache.feed = history_feed(cache.ids, count, self._vocab_size)
-        if not hit or settled != start:
-            cache.text = text[:settled]
+            # Where a tail may start, with the tokens before it (at most count are counted
+            # in a fragment: an undercount, which only keeps the tail longer).
+            cache.marks.append((start, cache.tokens))
+            cache.tokens += len(new)
+        else:
+            cache.ids = self.base.context_ids(text[:settled], count, 0).history
+            cache.marks, cache.tokens = [(0, 0)], 0  # the whole text: always a valid tail
+        cache.feed = history_feed(cache.ids, count, self._vocab_size)
+        cache.text = text[:settled]
+        marks = cache.marks
+        while len(marks) > 1 and cache.tokens - marks[1][1] > self._tail_tokens:
+            del marks[0]
+        cache.tail_start = marks[0][0]
+        return settled
+
+    def _history(self, text: str, settled: int, typed: int) -> np.ndarray:
+        """The feed ``history``: the ids of the last H tokens of ``text`` before the word
+        being typed (``typed`` code points long; 0: none), ``_settle`` having read them up
+        to ``settled``."""
+        cache = self._cache
         rest = text[settled:]
         if not rest or (typed and rest.isascii() and rest.isalnum()):
             return cache.feed  # nothing after the last space, or only the word being typed
+        count = self.reranker.info.history_words
         more = self.base.context_ids(rest, count, 0).history
         if not len(more):
             return cache.feed
@@ -398,4 +424,4 @@ def attach(engine: Engine, file: Any, runtime: str) -> tuple[Engine, str | None]
     except RuntimeUnavailable as e:
         return engine, str(e)
     lookup = file.lookup
-    return RerankedEngine(engine, reranker, file.vocab_size, lookup), None
+    return RerankedEngine(engine, reranker, file.vocab_size, file.order, lookup), None
