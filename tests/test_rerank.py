@@ -276,7 +276,7 @@ def test_typing_a_letter_at_a_time_equals_asking_afresh(built):
                 # The history the cache gives is the one read afresh, and the tail it asks
                 # the n-gram model and the sentence of reads as the whole text.
                 typed = text[:end]
-                settled = reranked._settle(typed)
+                settled, _ = reranked._settle(typed)
                 around = reranked.base.context_ids(typed, count, 0)
                 want = history_feed(around.history, count, reranked._vocab_size)
                 got = reranked._history(typed, settled, around.typed)
@@ -321,7 +321,7 @@ def test_threads_typing_on_one_handle_get_what_one_thread_gets(built):
                 text = texts[t][:end]
                 results[t].append(db.predict(text, 3))
                 # The history this thread's cache gives is the one read afresh.
-                settled = reranked._settle(text)
+                settled, _ = reranked._settle(text)
                 around = reranked.base.context_ids(text, count, 0)
                 got = reranked._history(text, settled, around.typed).tolist()
                 if got != history_feed(around.history, count, reranked._vocab_size).tolist():

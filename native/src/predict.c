@@ -524,7 +524,7 @@ static size_t id_ring_settle(id_ring *r)
     return n;
 }
 
-#define MEMO_SLOTS 256 /* a power of two */
+#define MEMO_SLOTS 1024 /* a power of two */
 
 typedef struct around {
     const kg_db *db;

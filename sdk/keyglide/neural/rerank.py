@@ -251,10 +251,11 @@ class RerankedEngine(Engine):
         if k == 0:
             return []
         info = self.reranker.info
-        settled = self._settle(text)
-        # Both questions are asked of a tail (encoded once for the kernel): the whole text of
-        # a long document would cost more to encode than to answer.
-        asked = self._encode(text[self._cache.tail_start :])
+        settled, asked = self._settle(text)
+        if asked is None:
+            # Both questions are asked of a tail (encoded once for the kernel): the whole
+            # text of a long document would cost more to encode than to answer.
+            asked = self._encode(text[self._cache.tail_start :])
         found = self._candidate_array(asked, max(k, info.shortlist))
         shortlist, rest = found[: info.shortlist], found[info.shortlist :]
         if not len(shortlist):  # a prefix no word starts with
@@ -276,11 +277,12 @@ class RerankedEngine(Engine):
         """The word ids ``predict`` suggests (for the evaluation)."""
         return [i for i, _ in self.candidates(data.decode("utf-8", errors="replace"), k)]
 
-    def _settle(self, text: str) -> int:
+    def _settle(self, text: str) -> tuple[int, Any]:
         """Read the history up to the text's last space into this thread's cache, and return
-        where that is. A keyboard's text grows a letter at a time: only what follows the
-        previous call's last space is read. The cache also keeps where tails may start
-        (``tail_start``): just after a space, with more than ``_tail_tokens`` tokens after."""
+        where that is, with the whole text encoded when it had to be encoded (else None).
+        A keyboard's text grows a letter at a time: only what follows the previous call's
+        last space is read. The cache also keeps where tails may start (``tail_start``):
+        just after a space, with more than ``_tail_tokens`` tokens after."""
         count = self.reranker.info.history_words
         cache = self._cache
         settled_text = getattr(cache, "text", None)
@@ -288,8 +290,9 @@ class RerankedEngine(Engine):
         start = len(settled_text) if hit else 0
         last_space = _UP_TO_LAST_SPACE.match(text, start)
         settled = last_space.end() if last_space else start
+        data = None
         if hit and settled == start:
-            return settled
+            return settled, data
         if hit:
             # Read from just after a space to just after one: the same tokens as in the text.
             new = self.base.context_ids(text[start:settled], count, 0).history
@@ -299,7 +302,10 @@ class RerankedEngine(Engine):
             cache.marks.append((start, cache.tokens))
             cache.tokens += len(new)
         else:
-            cache.ids = self.base.context_ids(text[:settled], count, 0).history
+            # Encoded once, for this and for the caller: the settled part is a prefix of it.
+            data = self._encode(text)
+            cut = len(data) - len(self._encode(text[settled:]))
+            cache.ids = self.base.context_ids(data[:cut], count, 0).history
             cache.marks, cache.tokens = [(0, 0)], 0  # the whole text: always a valid tail
         cache.feed = history_feed(cache.ids, count, self._vocab_size)
         cache.text = text[:settled]
@@ -307,7 +313,7 @@ class RerankedEngine(Engine):
         while len(marks) > 1 and cache.tokens - marks[1][1] > self._tail_tokens:
             del marks[0]
         cache.tail_start = marks[0][0]
-        return settled
+        return settled, data
 
     def _history(self, text: str, settled: int, typed: int) -> np.ndarray:
         """The feed ``history``: the ids of the last H tokens of ``text`` before the word
