@@ -18,7 +18,8 @@ division by zero kills the process in onnxruntime 1.19 (SIGFPE; later releases r
 Broadcasting is numpy's, which is ONNX's multidirectional broadcasting.
 
 Every failure, static or while running (an index out of range, shapes that do not
-broadcast), is a ``NeuralModelError`` naming the node.
+broadcast), is a ``NeuralModelError`` naming the node. A node whose output would hold more
+than ``MAX_ELEMENTS`` is refused before it is computed (``TensorTooLarge``).
 """
 
 from __future__ import annotations
@@ -41,12 +42,12 @@ from keyglide.neural.proto import (
 )
 
 OPSET = 17
+IR_VERSION = 8  # the IR version that came with opset 17
+MIN_IR_VERSION = 3  # the first with opset_import
 # The largest tensor a graph may make (64 MB of float32): a node whose output would be larger
 # is an error before anything is allocated. A reranker's tensors are a few hundred thousand
 # elements; a crafted graph could otherwise broadcast its way to gigabytes.
 MAX_ELEMENTS = 1 << 24
-IR_VERSION = 8  # the IR version that came with opset 17
-MIN_IR_VERSION = 3  # the first with opset_import
 
 F32, U8, I8, I32, I64, BOOL = (
     np.dtype(t) for t in (np.float32, np.uint8, np.int8, np.int32, np.int64, np.bool_)

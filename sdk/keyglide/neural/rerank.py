@@ -197,23 +197,17 @@ def check_sizes(model: Any, info: NeuralInfo) -> None:
                 "whose shapes and axes are initializers"
             )
     size = info.shortlist
+    longest = {
+        "context": np.zeros((1, info.context_words), dtype=np.int64),
+        "history": np.zeros((1, info.history_words), dtype=np.int64),
+        "typed": np.zeros(1, dtype=np.int64),
+        "candidates": np.full((1, size), FIRST_WORD_ID, dtype=np.int64),
+        "ngram": np.full((1, size), -1, dtype=np.float32),
+    }
     try:
-        _dry_run(reference, model, info, size)
+        reference.run(model, longest)
     except reference.TensorTooLarge as e:
         raise RuntimeUnavailable(f"the reranker is too large to run: {e}") from None
-
-
-def _dry_run(reference: Any, model: Any, info: NeuralInfo, size: int) -> None:
-    reference.run(
-        model,
-        {
-            "context": np.zeros((1, info.context_words), dtype=np.int64),
-            "history": np.zeros((1, info.history_words), dtype=np.int64),
-            "typed": np.zeros(1, dtype=np.int64),
-            "candidates": np.full((1, size), FIRST_WORD_ID, dtype=np.int64),
-            "ngram": np.full((1, size), -1, dtype=np.float32),
-        },
-    )
 
 
 class RerankedEngine(Engine):
