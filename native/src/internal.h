@@ -62,7 +62,7 @@ KG_INLINE uint32_t kg_col_get(const kg_col *c, uint64_t i)
 /* The first index in [a, b) of column c whose value is >= v (b when none): the reader's
  * bisect_left, so that both read even an unsorted, damaged column alike. The caller keeps
  * [a, b) inside the column. */
-KG_INLINE uint64_t kg_col_lower_bound(const kg_col *c, uint64_t a, uint64_t b, uint32_t v)
+KG_INLINE uint64_t kg_col_lower_bound(const kg_col *c, uint64_t a, uint64_t b, uint64_t v)
 {
     while (a < b) {
         uint64_t mid = a + (b - a) / 2;

@@ -195,15 +195,8 @@ KG_INLINE int ranks_at_or_before(int32_t p, uint32_t w, int32_t lp, uint32_t lw)
 static kg_status top_list(const kg_db *db, unsigned n, uint64_t i, uint64_t *s, uint64_t *e)
 {
     const kg_col *nodes = &db->top_nodes[n];
-    uint64_t lo = 0, hi = nodes->n;
+    uint64_t lo = kg_col_lower_bound(nodes, 0, nodes->n, i);
     *s = *e = 0;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        if (kg_col_get(nodes, mid) < i)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
     if (lo == nodes->n || kg_col_get(nodes, lo) != i)
         return KG_OK;
     *s = kg_col_get(&db->top_starts[n], lo);
