@@ -148,6 +148,27 @@ def test_training_features_are_what_the_graph_computes(data):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+def test_the_fit_recovers_the_weights_the_reader_applies():
+    """Shortlist choices drawn from raw = ln(10) * (ngram + x . W[bucket]), the reader's
+    formula (FORMAT.md section 11): the fit finds W again."""
+    rng = np.random.default_rng(5)
+    m, length = 30_000, 6
+    want = np.array([[-0.2, 0.5, -0.3], [0.1, -0.4, 0.6], [-0.3, 0.2, 0.2]])
+    x = rng.normal(size=(m, length, 3))
+    x[..., 0] -= 2  # the n-gram score, a log10 probability
+    typed = rng.integers(0, 4, m)
+    raw = math.log(10) * (x[..., 0] + np.einsum("mlf,mf->ml", x, want[np.minimum(typed, 2)]))
+    p = np.exp(raw - raw.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    label = (p.cumsum(axis=1) < rng.random((m, 1))).sum(axis=1)
+    nothing = np.zeros(m, dtype=np.int64)
+    examples = rerank.Examples(
+        nothing, nothing, nothing, typed, np.zeros((m, length), dtype=np.int64), x[..., 0], label
+    )
+    got = rerank.fit(x, examples, rerank.Settings())
+    np.testing.assert_allclose(got, want, atol=0.06)
+
+
 # --- a built file --------------------------------------------------------------------------
 
 

@@ -220,15 +220,19 @@ class _Occurrences:
 
 def fit(x: np.ndarray, examples: Examples, settings: Settings) -> np.ndarray:
     """W [BUCKETS, 8]: for each bucket, Newton's method on the mean softmax loss over the
-    shortlists, from W = 0 (the n-gram model), with a small ridge for a well-posed Hessian."""
+    shortlists, from W = 0 (the n-gram model), with a small ridge for a well-posed Hessian.
+
+    The loss is over raw = ln(10) * (ngram + x . W), what the reader computes; Newton's
+    method runs on ln(10) * x, whose weights are then W itself."""
     weights = np.zeros((BUCKETS, x.shape[-1]))
     bucket = np.minimum(examples.typed, BUCKETS - 1)
     valid = examples.candidates >= 0
     for b in range(BUCKETS):
         rows = np.flatnonzero(bucket == b)
         if len(rows):
-            found = _newton(x[rows] * LN10, valid[rows], examples.label[rows], settings.iterations)
-            weights[b] = found / LN10
+            weights[b] = _newton(
+                x[rows] * LN10, valid[rows], examples.label[rows], settings.iterations
+            )
     return weights
 
 
