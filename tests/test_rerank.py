@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from keyglide import compat, convert
-from keyglide.build import Input, Recipe, build, rerank
+from keyglide.build import Input, Recipe, build, network, rerank
 from keyglide.build.recipe import Reranking
 from keyglide.errors import BuildError, CorruptLangDB, NeuralModelError
 from keyglide.format import Feature
@@ -52,7 +52,15 @@ def story(seed: int, sentences: int) -> str:
     return "\n\n".join(out) + "\n"
 
 
-SETTINGS = rerank.Settings(shortlist=12, context_words=4, history_words=80, iterations=8)
+SETTINGS = rerank.Settings(
+    shortlist=12,
+    context_words=4,
+    history_words=80,
+    iterations=8,
+    network_steps=40,
+    network_dim=8,
+    network_hidden=16,
+)
 
 
 @pytest.fixture(scope="module")
@@ -127,12 +135,26 @@ def test_training_features_are_what_the_graph_computes(data):
         ngram,
         np.zeros(len(positions), dtype=np.int64),
     )
-    x = rerank.features(examples, s)
     pad = vocab + 1
+    net = None
+    if data.draw(st.booleans()):  # with a word network of random weights
+        rng = np.random.default_rng(sum(lengths))
+        dim, hidden = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 6))
+        net = network.quantize(
+            {
+                "E": rng.normal(size=(pad + 1, dim)).astype(np.float32),
+                "bias": rng.normal(size=pad + 1).astype(np.float32),
+                "w1": rng.normal(size=(s.context_words * dim, hidden)).astype(np.float32),
+                "b1": rng.normal(size=hidden).astype(np.float32),
+                "w2": rng.normal(size=(hidden, dim)).astype(np.float32),
+                "b2": rng.normal(size=dim).astype(np.float32),
+            }
+        )
+    x = rerank.features(examples, s, net)
     # A random combination of the features per bucket: any feature computed differently
     # changes it (one graph run per example instead of one per feature).
     weights = np.random.default_rng(len(stream)).normal(size=(rerank.BUCKETS, x.shape[-1]))
-    model = proto.decode(rerank.graph(weights, s))
+    model = proto.decode(rerank.graph(weights, s, net))
     for m, t in enumerate(positions):
         context = [1, *stream[starts[t] : t]][-s.context_words :]
         history = list(stream[max(0, t - s.history_words) : t])
@@ -530,12 +552,14 @@ def test_the_recipe_table(tmp_path):
     toml = tmp_path / "r.toml"
     toml.write_text(
         'name = "r"\norder = 3\n[[inputs]]\npaths = ["a.txt"]\n'
-        '[neural]\ntext = "b.txt"\nshortlist = 20\nhistory_words = 500\n',
+        '[neural]\ntext = "b.txt"\nshortlist = 20\nhistory_words = 500\nnetwork_steps = 7\n',
         encoding="utf-8",
     )
     recipe = Recipe.from_toml(toml)
     assert recipe.neural.settings.shortlist == 20 and recipe.neural.settings.history_words == 500
+    assert recipe.neural.settings.network() == network.NetworkSettings(steps=7)
     assert recipe.to_record()["neural"]["shortlist"] == 20
+    assert recipe.to_record()["neural"]["network_steps"] == 7
     toml.write_text(
         'name = "r"\norder = 3\n[[inputs]]\npaths = ["a.txt"]\n[neural]\ntext = "b.txt"\n'
         "shortlist = 0\n",
@@ -543,3 +567,32 @@ def test_the_recipe_table(tmp_path):
     )
     with pytest.raises(BuildError, match="shortlist"):
         Recipe.from_toml(toml)
+    toml.write_text(
+        'name = "r"\norder = 3\n[[inputs]]\npaths = ["a.txt"]\n[neural]\ntext = "b.txt"\n'
+        "network_steps = -1\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(BuildError, match="network_steps"):
+        Recipe.from_toml(toml)
+    toml.write_text(toml.read_text(encoding="utf-8").replace("-1", "0"), encoding="utf-8")
+    assert Recipe.from_toml(toml).neural.settings.network() is None
+
+
+def test_a_network_needs_text_to_learn_from(tmp_path):
+    (tmp_path / "pairs.txt").write_text("the cat 5\ncat sat 3\n", encoding="utf-8")
+    (tmp_path / "held.txt").write_text(story(3, 40), encoding="utf-8")
+    recipe = Recipe(
+        name="counted",
+        order=2,
+        inputs=(Input(kind="counts", paths=("pairs.txt",)),),
+        discount_fallback=(0.5, 1.0, 1.5),
+        lowest_order="raw",
+        base_dir=tmp_path,
+        neural=Reranking(
+            files=Input(kind="text", paths=("held.txt",)),
+            settings=dataclasses.replace(SETTINGS, network_steps=5),
+        ),
+    )
+    with pytest.raises(BuildError, match="network_steps needs text inputs"):
+        build(recipe, tmp_path / "out.langdb", jobs=1, progress=False, source_commit=None)
+    assert not (tmp_path / "out.langdb").exists()

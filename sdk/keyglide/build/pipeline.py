@@ -107,7 +107,7 @@ def build(
         report(f"display forms: {len(quantized.display_forms):,} words")
     if recipe.neural is not None:
         with stages("reranker"):
-            quantized.neural = train_reranker(recipe, quantized, out_path, report)
+            quantized.neural = train_reranker(recipe, quantized, files, out_path, report)
             quantized.meta["neural"] = {
                 k: quantized.neural[0][k] for k in ("model", "shortlist", "history_words")
             }
@@ -118,11 +118,17 @@ def build(
 
 
 def train_reranker(
-    recipe: Recipe, model: QuantizedModel, out_path: str | os.PathLike, report: Progress
+    recipe: Recipe,
+    model: QuantizedModel,
+    inputs: list[InputFile],
+    out_path: str | os.PathLike,
+    report: Progress,
 ) -> tuple[dict[str, Any], bytes]:
     """NEURAL_INFO and the ONNX graph of a reranker trained on the recipe's ``[neural]``
-    held-out text, over the n-gram model's own shortlists (``keyglide.build.rerank``)."""
-    from keyglide.build import rerank
+    held-out text, over the n-gram model's own shortlists (``keyglide.build.rerank``), with
+    its word network trained on the text inputs when the recipe asks for one
+    (``keyglide.build.network``)."""
+    from keyglide.build import network, rerank
     from keyglide.engines import create_engine
     from keyglide.reader import LangDBFile
 
@@ -137,19 +143,47 @@ def train_reranker(
             try:
                 words = [w.decode("utf-8") for w in file.all_word_bytes()]
                 ids = {w: i for i, w in enumerate(words) if i >= FIRST_WORD_ID}
-                sentences = [
-                    [ids.get(w, UNK) for w in sentence]
-                    for f in files
-                    for sentence in text.sentences(text.decode(f.path.read_bytes()))
-                ]
+                sentences = _sentences_as_ids(files, ids, engine.name)
                 examples = rerank.collect(sentences, words, engine.candidates, settings, report)
+                network_settings = settings.network()
+                if network_settings is not None:
+                    texts = [f for f in inputs if f.kind == "text"]
+                    if not texts:
+                        raise BuildError("[neural] network_steps needs text inputs to train on")
+                    word_network, record = network.train(
+                        _sentences_as_ids(texts, ids, engine.name),
+                        len(words),
+                        settings.context_words,
+                        network_settings,
+                        report,
+                    )
+                else:
+                    word_network = record = None
             finally:
                 engine.close()
     finally:
         ngram_only.unlink(missing_ok=True)
     report(f"reranker: {len(examples.label):,} examples from {len(examples.stream):,} words")
-    weights = rerank.fit(rerank.features(examples, settings), examples, settings)
-    return rerank.info(weights, settings, examples), rerank.graph(weights, settings)
+    x = rerank.features(examples, settings, word_network)
+    weights = rerank.fit(x, examples, settings)
+    return (
+        rerank.info(weights, settings, examples, record),
+        rerank.graph(weights, settings, word_network),
+    )
+
+
+def _sentences_as_ids(files: list[InputFile], ids: dict[str, int], engine: str) -> list[list[int]]:
+    """The sentences of text files as word ids (UNK for a word not in ``ids``), tokenized by
+    the kernel when the engine is native (the same sentences, many times faster)."""
+    if engine == "native":
+        from keyglide.engines.native import sentences as split
+    else:
+        split = text.sentences
+    return [
+        [ids.get(w, UNK) for w in sentence]
+        for f in files
+        for sentence in split(text.decode(f.path.read_bytes()))
+    ]
 
 
 def read_blocklist(

@@ -73,6 +73,9 @@ A recipe is a TOML file (``langdb/recipes/*.toml``). Top-level keys:
     the n-gram model is not built from, on whose shortlists the reranker learns. Optional
     settings: ``shortlist`` (16), ``context_words`` (8), ``history_words`` (250),
     ``examples``: held-out words drawn to learn from (100000), ``iterations`` (12), ``seed`` (1).
+    ``network_steps`` (0: none) trains a word network on the text inputs for that many
+    steps and makes its score one more feature (``keyglide.build.network``), with
+    ``network_dim`` (64) numbers a word and ``network_hidden`` (512) hidden units.
 ``[[sources]]`` (array of tables)
     ``name``, ``licence``, ``attribution`` of each source of the data, for the metadata.
 ``[output]`` (table, optional)
@@ -123,7 +126,17 @@ _SOURCE_KEYS = {"name", "licence", "attribution"}
 _OUTPUT_KEYS = {"sha256"}
 _BLOCKLIST_KEYS = {"path", "required"}
 _EVALUATION_KEYS = {"text", "list", "directory", "sha256", "checksums", "limit_words"}
-_NEURAL_SETTINGS = ("shortlist", "context_words", "history_words", "examples", "iterations", "seed")
+_NEURAL_SETTINGS = (
+    "shortlist",
+    "context_words",
+    "history_words",
+    "examples",
+    "iterations",
+    "seed",
+    "network_steps",
+    "network_dim",
+    "network_hidden",
+)
 _NEURAL_KEYS = {"text", "list", "directory", "sha256", "checksums", *_NEURAL_SETTINGS}
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -578,8 +591,10 @@ def _neural_from_dict(data: Any) -> Reranking:
     held_out = _evaluation_from_dict({k: v for k, v in data.items() if k not in _NEURAL_SETTINGS})
     settings = {k: data[k] for k in _NEURAL_SETTINGS if k in data}
     for key, value in settings.items():
-        if not _is_int(value) or value < (0 if key == "seed" else 1):
-            raise BuildError(f"[neural] {key!r} must be a positive integer, not {value!r}")
+        zero = key in ("seed", "network_steps")
+        if not _is_int(value) or value < (0 if zero else 1):
+            kind = "a non-negative" if zero else "a positive"
+            raise BuildError(f"[neural] {key!r} must be {kind} integer, not {value!r}")
     if not 1 <= settings.get("shortlist", 1) <= 256:
         raise BuildError("[neural] 'shortlist' must be 1 to 256")
     if settings.get("history_words", 250) < 2:

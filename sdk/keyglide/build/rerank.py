@@ -11,17 +11,22 @@ numbers: the n-gram score and seven *cache* features, which say whether c, or th
     bigram                           ln(1 + count of (previous word, c) in the history)
     bigram_recency                   recency of the latest such pair
 
-and gives raw(c) = ln(10) * (ngram(c) + adjust(c)) with adjust(c) = x(c) . W[b], where
-x = (ngram, features) and b = min(typed letters, 2): one weight row for next-word
+With a word network (``network_steps`` > 0) it reads a ninth number, network(c): the
+score a small feed-forward language model over the sentence's last C words gives c
+(``keyglide.build.network``). The network is trained on the n-gram model's own training
+text, where there are millions of words to learn from; everything else on held-out text.
+
+The reranker gives raw(c) = ln(10) * (ngram(c) + adjust(c)) with adjust(c) = x(c) . W[b],
+where x = (ngram, features) and b = min(typed letters, 2): one weight row for next-word
 prediction, one after one letter, one after two or more. Novels, like most text a user
-types, repeat their names and phrases, which an n-gram model trained elsewhere cannot know.
+types, repeat their names and phrases, which an n-gram model trained elsewhere cannot know;
+and a sentence's earlier words say more about the next one than the two an order-3 model
+reads.
 
 Training fits W on held-out text (text the n-gram model was not trained on: on its own
 training text its scores are overconfident) by Newton's method on the softmax loss over the
-shortlist, from the n-gram model (W = 0). It is deterministic: fixed example sampling seed,
-a fixed number of iterations, no threads of its own. A measured small network over word
-embeddings added about 0.1 point of keystroke savings over these features for 5 MB, so the
-graph stays this small; the format runs any graph with the interface.
+shortlist, from the n-gram model (W = 0). It is deterministic: fixed sampling seeds, fixed
+numbers of iterations and steps.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from keyglide.build.network import Network, NetworkSettings, contexts
 from keyglide.format import BOS, TOP_LIST_LENGTH
 from keyglide.neural.graph import GraphBuilder
 from keyglide.neural.proto import DataType
@@ -69,6 +75,21 @@ class Settings:
     examples: int = 100_000  # held-out words drawn (each gives up to one example a bucket)
     iterations: int = 12
     seed: int = 1
+    # The word network (keyglide.build.network), trained on the n-gram model's training
+    # text; 0 steps: none, the reranker reads only the cache features.
+    network_steps: int = 0
+    network_dim: int = 64
+    network_hidden: int = 512
+
+    def network(self) -> NetworkSettings | None:
+        if not self.network_steps:
+            return None
+        return NetworkSettings(
+            steps=self.network_steps,
+            dim=self.network_dim,
+            hidden=self.network_hidden,
+            seed=self.seed,
+        )
 
 
 @dataclass
@@ -145,9 +166,12 @@ def collect(
     )
 
 
-def features(examples: Examples, settings: Settings) -> np.ndarray:
-    """x = (ngram, the seven cache features) of every shortlist entry: [M, L, 8], float64,
-    exactly what the graph computes from its inputs (up to float32 rounding)."""
+def features(
+    examples: Examples, settings: Settings, network: Network | None = None
+) -> np.ndarray:
+    """x = (ngram, the seven cache features[, network]) of every shortlist entry: [M, L, 8]
+    or [M, L, 9], float64, exactly what the graph computes from its inputs (up to float32
+    rounding)."""
     stream, t = examples.stream, examples.position[:, None]
     c = np.where(examples.candidates < 0, -1, examples.candidates)
     H, C = settings.history_words, settings.context_words
@@ -166,7 +190,25 @@ def features(examples: Examples, settings: Settings) -> np.ndarray:
     code = np.where(c < 0, -1, previous * width + c)
     x.append(np.log1p(pairs.count(code, t - H + 1, t)))
     x.append(_recency(t - pairs.latest(code, t - H + 1, t)))
+    if network is not None:
+        x.append(_network_scores(network, examples, C))
     return np.stack(x, axis=-1)
+
+
+def _network_scores(network: Network, examples: Examples, width: int) -> np.ndarray:
+    """network(c) of every shortlist entry [M, L] (padding entries scored as the padding
+    row), a block of examples at a time to bound the memory of the [block, L, D] rows."""
+    pad = network.vocab_size
+    candidates = np.where(examples.candidates < 0, pad, examples.candidates)
+    scores = np.zeros(candidates.shape, dtype=np.float64)
+    block = 8192
+    for lo in range(0, len(candidates), block):
+        hi = lo + block
+        context = contexts(
+            examples.stream, examples.sentence_start, examples.position[lo:hi], width, pad
+        )
+        scores[lo:hi] = network.score(network.query(context), candidates[lo:hi])
+    return scores
 
 
 def _recency(distance: np.ndarray) -> np.ndarray:
@@ -219,7 +261,7 @@ class _Occurrences:
 
 
 def fit(x: np.ndarray, examples: Examples, settings: Settings) -> np.ndarray:
-    """W [BUCKETS, 8]: for each bucket, Newton's method on the mean softmax loss over the
+    """W [BUCKETS, F]: for each bucket, Newton's method on the mean softmax loss over the
     shortlists, from W = 0 (the n-gram model), with a small ridge for a well-posed Hessian.
 
     The loss is over raw = ln(10) * (ngram + x . W), what the reader computes; Newton's
@@ -274,8 +316,9 @@ def _newton(x: np.ndarray, valid: np.ndarray, label: np.ndarray, iterations: int
 # --- the graph ---------------------------------------------------------------------------
 
 
-def graph(weights: np.ndarray, settings: Settings) -> bytes:
-    """The ONNX model of the reranker with ``weights`` (interface keyglide-rerank-1).
+def graph(weights: np.ndarray, settings: Settings, network: Network | None = None) -> bytes:
+    """The ONNX model of the reranker with ``weights`` (interface keyglide-rerank-1), and
+    its word network when there is one (``weights`` then has a ninth column).
 
     The work is on [L, H] matrices (each candidate against each history word), so the
     graph does it in as few operators as it can: one comparison, one matrix product for
@@ -296,8 +339,8 @@ def graph(weights: np.ndarray, settings: Settings) -> bytes:
     distance = H - np.arange(H, dtype=np.float64)  # history[j] is H - j words back
     recency = np.maximum(0.0, 1 - np.log(distance) / math.log(RECENCY_RANGE)).astype(f32)
     # The graph's columns: ngram, the three windows, bigram, recency, bigram_recency,
-    # in_context; the weights' rows follow FEATURES.
-    columns = [0, 1, 2, 3, 6, 4, 7, 5]
+    # in_context[, network]; the weights' rows follow feature_names.
+    columns = [0, 1, 2, 3, 6, 4, 7, 5, *([8] if network is not None else [])]
     g.initializer("windows", windows)
     g.initializer("recency", recency[None, :])
     g.initializer("column", np.array([-1, 1], dtype=np.int64))
@@ -374,19 +417,65 @@ def graph(weights: np.ndarray, settings: Settings) -> bytes:
             g.node("Log", [g.node("Add", [sums, "one"], "sums_plus_1")], "log_sums"),
             latest,
             g.node("Log", [g.node("Add", [in_context, "one"], "in_context_plus_1")], "in_ctx"),
+            *([_network_nodes(g, network, C)] if network is not None else []),
         ],
         "x",
         axis=1,
-    )  # [L, 8]
+    )  # [L, 8] or [L, 9]
     bucket = g.node("Clip", ["typed", "bucket_min", "bucket_max"], "bucket")  # [1]
     w = g.node("Gather", ["weights_t", bucket], "w", axis=1)  # [8, 1]
     g.node("Reshape", [g.node("MatMul", [x, w], "adjust_column"), "row"], "adjust")
     return g.model(opset=OPSET, ir_version=IR_VERSION)
 
 
-def info(weights: np.ndarray, settings: Settings, examples: Examples) -> dict:
-    """NEURAL_INFO for the graph (FORMAT.md section 11), with the training's provenance."""
-    return {
+def _network_nodes(g: GraphBuilder, network: Network, width: int) -> str:
+    """The nodes computing network(c) of every candidate from the feeds ``context`` and
+    ``candidates`` (keyglide.build.network); returns the [L, 1] column."""
+    dim = network.table.shape[1]
+    g.initializer("net_table", network.table)  # int8 [V + 1, D]
+    g.initializer("net_scale", network.scale[:, None])  # [V + 1, 1]
+    g.initializer("net_bias", network.bias[:, None])  # [V + 1, 1]
+    g.initializer("net_w1", network.w1)
+    g.initializer("net_b1", network.b1)
+    g.initializer("net_w2", network.w2)
+    g.initializer("net_b2", network.b2)
+    g.initializer("net_flat", np.array([1, width * dim], dtype=np.int64))
+    g.initializer("net_all", np.array([-1], dtype=np.int64))
+
+    def rows(ids: str, name: str) -> str:  # E[ids]: the int8 rows times their scales
+        quantized = g.node("Gather", ["net_table", ids], f"{name}_int8", axis=0)
+        values = g.node("Cast", [quantized], f"{name}_float", to=DataType.FLOAT)
+        scale = g.node("Gather", ["net_scale", ids], f"{name}_scale", axis=0)
+        return g.node("Mul", [values, scale], name)
+
+    x = g.node("Reshape", [rows("context", "net_context_rows"), "net_flat"], "net_x")
+    hidden = g.node(
+        "Tanh",
+        [g.node("Add", [g.node("MatMul", [x, "net_w1"], "net_xw1"), "net_b1"], "net_a1")],
+        "net_hidden",
+    )
+    query = g.node(
+        "Add", [g.node("MatMul", [hidden, "net_w2"], "net_hw2"), "net_b2"], "net_query"
+    )  # [1, D]
+    words = g.node("Reshape", ["candidates", "net_all"], "net_words")  # [L]
+    dot = g.node(
+        "MatMul",
+        [rows(words, "net_word_rows"), g.node("Transpose", [query], "net_query_t", perm=[1, 0])],
+        "net_dot",
+    )  # [L, 1]
+    bias = g.node("Gather", ["net_bias", words], "net_word_bias", axis=0)  # [L, 1]
+    return g.node("Add", [dot, bias], "network")
+
+
+def info(
+    weights: np.ndarray,
+    settings: Settings,
+    examples: Examples,
+    network: dict | None = None,
+) -> dict:
+    """NEURAL_INFO for the graph (FORMAT.md section 11), with the training's provenance
+    (``network``: the word network's training record, when there is one)."""
+    record = {
         "interface": "keyglide-rerank-1",
         "onnx_ir_version": IR_VERSION,
         "onnx_opset": OPSET,
@@ -395,8 +484,8 @@ def info(weights: np.ndarray, settings: Settings, examples: Examples) -> dict:
         "context_words": settings.context_words,
         "history_words": settings.history_words,
         "weight": 1.0,
-        "model": "log-linear, cache features",
-        "features": ["ngram", *FEATURES],
+        "model": "log-linear, cache features" + (", word network" if network else ""),
+        "features": ["ngram", *FEATURES, *(["network"] if network else [])],
         "weights": [[round(float(v), 6) for v in row] for row in weights],
         "training": {
             "examples": int(len(examples.label)),
@@ -406,3 +495,6 @@ def info(weights: np.ndarray, settings: Settings, examples: Examples) -> dict:
             "seed": settings.seed,
         },
     }
+    if network:
+        record["network"] = network
+    return record
