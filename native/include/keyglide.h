@@ -60,7 +60,7 @@ extern "C" {
  * While MAJOR is 0 the interface is not yet frozen and a MINOR change may break it.
  * ------------------------------------------------------------------------------------- */
 #define KG_VERSION_MAJOR 1
-#define KG_VERSION_MINOR 4
+#define KG_VERSION_MINOR 5
 #define KG_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH: compare with kg_version_number() to detect a
  * header/library mismatch at run time. */
