@@ -550,32 +550,22 @@ def test_convert_drops_the_reranker_for_older_releases(built, tmp_path):
 
 def test_the_recipe_table(tmp_path):
     toml = tmp_path / "r.toml"
-    toml.write_text(
-        'name = "r"\norder = 3\n[[inputs]]\npaths = ["a.txt"]\n'
-        '[neural]\ntext = "b.txt"\nshortlist = 20\nhistory_words = 500\nnetwork_steps = 7\n',
-        encoding="utf-8",
-    )
-    recipe = Recipe.from_toml(toml)
+
+    def recipe_with(settings: str) -> Recipe:
+        head = 'name = "r"\norder = 3\n[[inputs]]\npaths = ["a.txt"]\n[neural]\ntext = "b.txt"\n'
+        toml.write_text(head + settings, encoding="utf-8")
+        return Recipe.from_toml(toml)
+
+    recipe = recipe_with("shortlist = 20\nhistory_words = 500\nnetwork_steps = 7\n")
     assert recipe.neural.settings.shortlist == 20 and recipe.neural.settings.history_words == 500
     assert recipe.neural.settings.network() == network.NetworkSettings(steps=7)
     assert recipe.to_record()["neural"]["shortlist"] == 20
     assert recipe.to_record()["neural"]["network_steps"] == 7
-    toml.write_text(
-        'name = "r"\norder = 3\n[[inputs]]\npaths = ["a.txt"]\n[neural]\ntext = "b.txt"\n'
-        "shortlist = 0\n",
-        encoding="utf-8",
-    )
     with pytest.raises(BuildError, match="shortlist"):
-        Recipe.from_toml(toml)
-    toml.write_text(
-        'name = "r"\norder = 3\n[[inputs]]\npaths = ["a.txt"]\n[neural]\ntext = "b.txt"\n'
-        "network_steps = -1\n",
-        encoding="utf-8",
-    )
+        recipe_with("shortlist = 0\n")
     with pytest.raises(BuildError, match="network_steps"):
-        Recipe.from_toml(toml)
-    toml.write_text(toml.read_text(encoding="utf-8").replace("-1", "0"), encoding="utf-8")
-    assert Recipe.from_toml(toml).neural.settings.network() is None
+        recipe_with("network_steps = -1\n")
+    assert recipe_with("network_steps = 0\n").neural.settings.network() is None
 
 
 def test_a_network_needs_text_to_learn_from(tmp_path):
