@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 from keyglide import text as contract
 from keyglide.engines import MAX_K, Engine
+from keyglide.engines import sentences as split_sentences
 from keyglide.format import FIRST_WORD_ID, SCORE_SCALE
 
 if TYPE_CHECKING:
@@ -343,7 +344,7 @@ def _evaluate(
 
 def _perplexity(result: Evaluation, engine: Engine, text: str, ids: dict[str, int]) -> None:
     total, tokens = engine.score_sum(text)
-    sentences = _whole_text_sentences(engine, text)
+    sentences = split_sentences(engine.name, text)
     result.log10prob = total / SCORE_SCALE
     result.perplexity_tokens = tokens
     result.perplexity_sentences = len(sentences)
@@ -353,16 +354,6 @@ def _perplexity(result: Evaluation, engine: Engine, text: str, ids: dict[str, in
             result.perplexity = 10.0 ** (-result.log10prob / tokens)
         except OverflowError:
             result.perplexity = math.inf
-
-
-def _whole_text_sentences(engine: Engine, text: str) -> list[list[str]]:
-    """The contract's sentences of the whole text, by the kernel when it answers (much
-    faster; a token too long for any vocabulary comes back as "<unk>", which is unknown too)."""
-    if engine.name == "native":
-        from keyglide.engines import native
-
-        return native.sentences(text)
-    return contract.sentences(text)
 
 
 # A run of two line breaks with only spaces between them always ends a sentence and never

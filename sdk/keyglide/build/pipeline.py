@@ -174,15 +174,13 @@ def train_reranker(
 
 def _sentences_as_ids(files: list[InputFile], ids: dict[str, int], engine: str) -> list[list[int]]:
     """The sentences of text files as word ids (UNK for a word not in ``ids``), tokenized by
-    the kernel when the engine is native (the same sentences, many times faster)."""
-    if engine == "native":
-        from keyglide.engines.native import sentences as split
-    else:
-        split = text.sentences
+    ``engine`` (``keyglide.engines.sentences``)."""
+    from keyglide.engines import sentences
+
     return [
         [ids.get(w, UNK) for w in sentence]
         for f in files
-        for sentence in split(text.decode(f.path.read_bytes()))
+        for sentence in sentences(engine, text.decode(f.path.read_bytes()))
     ]
 
 

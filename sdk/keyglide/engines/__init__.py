@@ -104,6 +104,19 @@ class Engine(abc.ABC):
         """Release what the engine holds besides the file (which its owner closes)."""
 
 
+def sentences(engine: str, text: str) -> list[list[str]]:
+    """``keyglide.text.sentences(text)``, by the kernel when ``engine`` is ``"native"`` (many
+    times faster; a token too long for any vocabulary comes back as ``"<unk>"``, which no
+    vocabulary holds either)."""
+    if engine == "native":
+        from keyglide.engines import native
+
+        return native.sentences(text)
+    from keyglide import text as contract
+
+    return contract.sentences(text)
+
+
 def create_engine(name: str, file: LangDBFile) -> Engine:
     """The engine called ``name`` (one of ``ENGINE_NAMES``) over an open file."""
     if name not in ENGINE_NAMES:
