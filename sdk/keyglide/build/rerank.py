@@ -339,7 +339,7 @@ def graph(weights: np.ndarray, settings: Settings, network: Network | None = Non
     distance = H - np.arange(H, dtype=np.float64)  # history[j] is H - j words back
     recency = np.maximum(0.0, 1 - np.log(distance) / math.log(RECENCY_RANGE)).astype(f32)
     # The graph's columns: ngram, the three windows, bigram, recency, bigram_recency,
-    # in_context[, network]; the weights' rows follow feature_names.
+    # in_context[, network]; the weights' rows follow FEATURES (then network, as in info()).
     columns = [0, 1, 2, 3, 6, 4, 7, 5, *([8] if network is not None else [])]
     g.initializer("windows", windows)
     g.initializer("recency", recency[None, :])
