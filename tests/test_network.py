@@ -57,6 +57,34 @@ def test_training_learns_what_a_trigram_cannot_see():
     assert hits == len(FIRST)
 
 
+def test_the_gradients_are_the_slope_of_the_loss():
+    """head_gradients, the backward pass training takes, against finite differences of a
+    loss that weighs q arbitrarily (its gradient with respect to q is the weights)."""
+    rng = np.random.default_rng(4)
+    layers = {
+        "w1": rng.normal(size=(6, 5)),
+        "b1": rng.normal(size=5),
+        "w2": rng.normal(size=(5, 3)),
+        "b2": rng.normal(size=3),
+    }
+    x, weigh = rng.normal(size=(4, 6)), rng.normal(size=(4, 3))
+
+    def loss(layers, x) -> float:
+        return float(np.sum(network.head(layers, x)[1] * weigh))
+
+    hidden, _ = network.head(layers, x)
+    dense, grad_x = network.head_gradients(layers, x, hidden, weigh)
+    for name, value in [*layers.items(), ("x", x)]:
+        grad = grad_x if name == "x" else dense[name]
+        for index in np.ndindex(value.shape):
+            value[index] += 1e-6
+            up = loss(layers, x)
+            value[index] -= 2e-6
+            down = loss(layers, x)
+            value[index] += 1e-6
+            assert grad[index] == pytest.approx((up - down) / 2e-6, rel=1e-5, abs=1e-8), name
+
+
 def test_training_is_deterministic():
     tiny = network.NetworkSettings(steps=20, dim=4, hidden=8, batch=64, negatives=8)
     a, _ = network.train(_sentences(100), VOCAB, 5, tiny)

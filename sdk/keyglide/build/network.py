@@ -80,15 +80,40 @@ class Network:
         """E[ids] as float32, shape ids.shape + (D,)."""
         return self.table[ids].astype(F32) * self.scale[ids][..., None]
 
+    def layers(self) -> dict[str, np.ndarray]:
+        """The dense layers w1, b1, w2, b2 by name (what ``head`` reads)."""
+        return {"w1": self.w1, "b1": self.b1, "w2": self.w2, "b2": self.b2}
+
     def query(self, context: np.ndarray) -> np.ndarray:
         """q for each row of ``context`` [N, C] (ids, oldest first): [N, D] float32."""
-        x = self.rows(context).reshape(len(context), -1)
-        return np.tanh(x @ self.w1 + self.b1) @ self.w2 + self.b2
+        return head(self.layers(), self.rows(context).reshape(len(context), -1))[1]
 
     def score(self, query: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """network(w) for ``candidates`` [N, L] (any id, padding included) given ``query``
         [N, D]: [N, L] float32."""
         return np.einsum("nld,nd->nl", self.rows(candidates), query) + self.bias[candidates]
+
+
+def head(layers: dict[str, np.ndarray], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(hidden, q) for the concatenated context rows ``x`` [N, C * D]: the network's one
+    definition of q, for training and for scoring."""
+    hidden = np.tanh(x @ layers["w1"] + layers["b1"])
+    return hidden, hidden @ layers["w2"] + layers["b2"]
+
+
+def head_gradients(
+    layers: dict[str, np.ndarray], x: np.ndarray, hidden: np.ndarray, grad_q: np.ndarray
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Back through ``head``: the gradients of w1, b1, w2, b2 and of ``x``, given the
+    loss's gradient ``grad_q`` with respect to q (summed over the batch, as given)."""
+    grad_hidden = (grad_q @ layers["w2"].T) * (1 - hidden * hidden)
+    dense = {
+        "w2": hidden.T @ grad_q,
+        "b2": grad_q.sum(axis=0),
+        "w1": x.T @ grad_hidden,
+        "b1": grad_hidden.sum(axis=0),
+    }
+    return dense, grad_hidden @ layers["w1"].T
 
 
 def contexts(
@@ -152,8 +177,7 @@ def train(
         E = params["E"]
         # forward
         x = E[ctx].reshape(B, C * D)
-        hidden = np.tanh(x @ params["w1"] + params["b1"])
-        q = hidden @ params["w2"] + params["b2"]
+        hidden, q = head(params, x)
         out_n, out_w = E[negative], E[words]
         score_n = q @ out_n.T + (params["bias"][negative] - log_sampling[negative])
         score_n[negative[None, :] == words[:, None]] = -np.inf  # a negative that is the word
@@ -166,14 +190,8 @@ def train(
         grad_n = exp_n / total[:, None] / B
         grad_w = (exp_w / total - 1) / B
         grad_q = grad_n @ out_n + grad_w[:, None] * out_w
-        grad_hidden = (grad_q @ params["w2"].T) * (1 - hidden * hidden)
-        grad_x = (grad_hidden @ params["w1"].T).reshape(B * C, D)
-        dense = {
-            "w2": hidden.T @ grad_q,
-            "b2": grad_q.sum(axis=0),
-            "w1": x.T @ grad_hidden,
-            "b1": grad_hidden.sum(axis=0),
-        }
+        dense, grad_x = head_gradients(params, x, hidden, grad_q)
+        grad_x = grad_x.reshape(B * C, D)
         scored = np.concatenate([negative, words])
         rows = {
             "E": (
