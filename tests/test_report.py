@@ -22,7 +22,7 @@ from keyglide.cli import main
 from keyglide.errors import BuildError
 from keyglide.report import default_examples_path, load_examples, write_report
 from keyglide.report.collect import percentile
-from keyglide.report.release import find_baseline, record_sha256, release_name
+from keyglide.report.release import differs, find_baseline, record_sha256, release_name
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = (
@@ -254,6 +254,21 @@ def test_record_sha256_adds_or_replaces_the_output_table(tmp_path):
     record_sha256(path, "d" * 64)
     recipe = Recipe.from_toml(path)
     assert recipe.output_sha256 == "d" * 64 and recipe.sources[0].name == "n"
+
+
+def test_a_differing_sha256_of_a_trained_network_says_why_it_may(tmp_path):
+    path = tmp_path / "toy.toml"
+    recorded = "a" * 64
+    plain = textwrap.dedent(RECIPE)
+    for neural, explained in (
+        ("", False),
+        ('[neural]\ntext = "b.txt"\n', False),  # cache features only: the same file on every kernel
+        ('[neural]\ntext = "b.txt"\nnetwork_steps = 5\n', True),
+    ):
+        path.write_text(plain + neural, encoding="utf-8")
+        verdict = differs(Recipe.from_toml(path), recorded)
+        assert verdict.startswith(f"DIFFERS from the sha256 the recipe records ({recorded})")
+        assert ("trains a word network" in verdict) is explained, neural
 
 
 def test_find_baseline(tmp_path):

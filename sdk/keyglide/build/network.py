@@ -23,7 +23,8 @@ to 0.75, every score corrected by ln(its sampling probability), so that the scor
 log-probabilities without summing over the vocabulary. The optimiser is Adam, the rows of
 E and bias updated lazily (only the rows a step touched), the learning rate falling
 linearly to a tenth. Every random draw comes from one generator seeded by ``seed`` and
-the number of steps is fixed: the same inputs give the same network.
+the number of steps is fixed: the same inputs give the same network on machines whose
+BLAS kernels round alike (AVX2 and AVX-512 ones do not: ``keyglide.report.release.differs``).
 
 **Stored**, E is quantized to int8 with one float32 scale per row (a quarter of the size;
 the graph multiplies back). ``train`` returns the quantized network, so the reranker's

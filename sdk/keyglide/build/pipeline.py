@@ -2,7 +2,9 @@
 
 The output depends only on the inputs, the recipe and the builder (its version and source
 commit): not on where the files are, on the number of worker processes, on the clock or on
-dict order. The metadata (FORMAT.md section 7) records all three.
+dict order. The metadata (FORMAT.md section 7) records all three. One exception: a word
+network (``keyglide.build.network``) is trained in float32, and rounds as the BLAS kernels
+numpy picks for the CPU do (``keyglide.report.release.differs``).
 """
 
 from __future__ import annotations

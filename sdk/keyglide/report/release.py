@@ -3,7 +3,8 @@
     python -m keyglide.report.release langdb/recipes/novels-3.toml [--record] [--baseline FILE]
 
 1. Build the recipe with no source commit recorded, so that the file's sha256 depends only
-   on the inputs, the recipe and the builder version (reproducible on any checkout).
+   on the inputs, the recipe and the builder version (reproducible on any checkout). A
+   recipe that trains a word network depends on the machine too: see ``differs``.
 2. Check the sha256 against the recipe's ``[output] sha256``. With ``--record`` a different
    (or missing) hash is written into the recipe on purpose; without it a difference fails
    the run, after the report is written, so the change can be reviewed before recording.
@@ -84,6 +85,28 @@ def record_sha256(recipe_path: Path, sha256: str) -> None:
         raise KeyglideError(f"{recipe_path}: could not record the sha256 in [output]")
 
 
+def differs(recipe: Recipe, recorded: str) -> str:
+    """The verdict on a build whose sha256 is not the one the recipe records.
+
+    A word network (``[neural] network_steps``) is trained in float32 by numpy, whose
+    matrix products are BLAS's: OpenBLAS picks its kernels by CPU, and kernels for AVX2 and
+    for AVX-512 round differently, so the same inputs train a network that differs in its
+    last bits, and the file differs. The n-gram model and a reranker without a network do
+    not: their sha256 is the same with either kernel (measured on the novels recipes, forcing
+    each kernel with ``OPENBLAS_CORETYPE``)."""
+    verdict = (
+        f"DIFFERS from the sha256 the recipe records ({recorded}): review the report, "
+        "then run with --record to record the new one on purpose"
+    )
+    if recipe.neural is not None and recipe.neural.settings.network() is not None:
+        verdict += (
+            ". This recipe trains a word network, whose float32 arithmetic depends on the "
+            "CPU and the BLAS numpy uses: on another kind of machine the same inputs give "
+            "another file: compare its report with the recorded release's figures"
+        )
+    return verdict
+
+
 def find_baseline(
     releases: Path, recipe: Recipe, new_sha256: str, recorded: str | None
 ) -> Path | None:
@@ -154,11 +177,7 @@ def _release(args) -> int:
         verdict = "the recipe records no [output] sha256: run with --record to record it"
         failed = True
     else:
-        verdict = (
-            f"DIFFERS from the sha256 the recipe records ({recorded}): review the report, "
-            "then run with --record to record the new one on purpose"
-        )
-        failed = True
+        verdict, failed = differs(recipe, recorded), True
     print(f"check    {verdict}")
 
     baseline = args.baseline or find_baseline(releases, recipe, result.sha256, recorded)
