@@ -47,6 +47,8 @@ def test_the_public_surface():
         "VersionConflict",
         "CorruptStore",
         "StoreWriteError",
+        "StoreReadError",
+        "InvalidText",
     }
     assert all(hasattr(keyglide, name) for name in keyglide.__all__)
     assert keyglide.__version__ == __version__

@@ -9,6 +9,8 @@ from pathlib import Path
 import keyglide
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from keyglide.build import Input, Recipe, build
 from keyglide.build import count as counting
 from keyglide.build.pipeline import count_inputs
@@ -247,3 +249,99 @@ def test_source_commit_can_be_omitted(tmp_path, corpus):
     recipe = Recipe.from_args(corpus=corpus[:1], order=2)
     result = build(recipe, tmp_path / "m.langdb", progress=False, source_commit=None)
     assert result.meta["builder"]["source_commit"] is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs that are not UTF-8
+
+
+@pytest.mark.parametrize(
+    "data, offset, hint",
+    [
+        ("Le café est chaud.\n".encode("latin-1"), 6, ""),
+        ("The cat sat.\n".encode("utf-16"), 0, "UTF-16"),
+        (b"The cat sat.\n" * 3 + b"\x89PNG\r\n\x1a\n\x00\x00", 39, "binary"),
+        (b"The cat sat. caf\xc3", 16, ""),  # a character cut at the end of the file
+        ("The cat sat.\n".encode("utf-16-le"), 1, "UTF-16"),  # no byte order mark: the NULs
+    ],
+)
+def test_a_corpus_that_is_not_utf8_is_a_build_error(tmp_path, data, offset, hint):
+    path = tmp_path / "corpus.txt"
+    path.write_bytes(data)
+    out = tmp_path / "x.langdb"
+    with pytest.raises(BuildError, match=f"{path}: not UTF-8 text") as caught:
+        build(Recipe.from_args(corpus=[path], order=2), out, progress=False)
+    assert f"at byte offset {offset} " in str(caught.value) and hint in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt"]  # nothing written
+
+
+def test_the_offset_is_exact_across_read_chunks(tmp_path):
+    chunk = 1 << 20  # the builder hashes (and checks) inputs a MiB at a time
+    path = tmp_path / "corpus.txt"
+    # A valid two-byte character across the first chunk boundary, then a bad byte later.
+    path.write_bytes(b"a" * (chunk - 1) + "é".encode() + b" word \xff more")
+    with pytest.raises(BuildError, match=f"at byte offset {chunk + 7} \\(0xff\\)"):
+        Recipe.from_args(corpus=[path], order=2).resolve_inputs()
+    path.write_bytes(b"a" * (chunk - 1) + "é".encode() + b" word more")
+    assert Recipe.from_args(corpus=[path], order=2).resolve_inputs()[0].size == chunk + 11
+
+
+@given(st.binary(max_size=40), st.lists(st.integers(0, 40), max_size=5))
+@settings(max_examples=300, deadline=None)
+def test_the_utf8_check_finds_what_a_strict_decode_finds(data, cuts):
+    from keyglide.textfile import Utf8Check
+
+    bounds = sorted({0, len(data), *(min(c, len(data)) for c in cuts)})
+    check = Utf8Check()
+    found = None
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        found = found or check.feed(data[start:end])
+    found = found or check.finish()
+    nul = data.find(b"\x00")  # text holds no NUL (UTF-16 of ASCII text is valid UTF-8)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        first = e.start if nul < 0 else min(e.start, nul)
+        assert found is not None and found[0] == first and data[first] == found[1][0]
+    else:
+        assert found == (None if nul < 0 else (nul, b"\x00", "a NUL byte, which text never holds"))
+
+
+def test_other_text_inputs_must_be_utf8_too(tmp_path, corpus):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes("naïve 3\n".encode("latin-1"))
+    counted = Recipe(name="c", order=2, inputs=(Input(kind="counts", paths=(str(bad),)),))
+    with pytest.raises(BuildError, match=f"{bad}: not UTF-8 text.*byte offset 2 "):
+        counted.resolve_inputs()
+    listing = tmp_path / "corpus.list"
+    listing.write_bytes(b"part0.txt\n# caf\xe9\n")
+    listed = Recipe(
+        name="l", order=2, inputs=(Input(list=str(listing), directory=str(corpus[0].parent)),)
+    )
+    with pytest.raises(BuildError, match=f"{listing}: not UTF-8 text.*byte offset 15 "):
+        listed.resolve_inputs()
+    recipe = tmp_path / "r.toml"
+    recipe.write_bytes(b'name = "caf\xe9"\norder = 2\n')
+    with pytest.raises(BuildError, match=f"{recipe}: not UTF-8 text.*byte offset 11 "):
+        Recipe.from_toml(recipe)
+    words = tmp_path / "words.txt"
+    words.write_bytes(b"w1\nna\xefve\n")
+    with pytest.raises(BuildError, match=f"blocklist {words}: not UTF-8 text.*byte offset 5 "):
+        build(
+            Recipe.from_args(corpus=corpus[:1], order=2).with_blocklist(words),
+            tmp_path / "x.langdb",
+            progress=False,
+        )
+    assert not (tmp_path / "x.langdb").exists()
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
+    plain, marked = tmp_path / "plain.txt", tmp_path / "marked.txt"
+    plain.write_text("The cat sat. The dog sat.\n", encoding="utf-8")
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    a = build(Recipe.from_args(corpus=[plain], order=2, discount_fallback=True),
+              tmp_path / "a.langdb", progress=False, source_commit=None)
+    b = build(Recipe.from_args(corpus=[marked], order=2, discount_fallback=True),
+              tmp_path / "b.langdb", progress=False, source_commit=None)
+    with LangDBFile.open(a.path) as fa, LangDBFile.open(b.path) as fb:
+        assert list(fa.all_word_bytes()) == list(fb.all_word_bytes())  # U+FEFF is no word

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import random
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from keyglide import cli, text
 
 WORDS = (
@@ -120,10 +123,10 @@ def test_interactive_mode_answers_each_line(db, capsys, monkeypatch):
 
 
 def test_tokenize_writes_one_sentence_per_line(capsys, monkeypatch):
-    data = "Mr. Darcy said: “Don’t go!” It's 3 o'clock.\n\nNew caf\xc3".encode() + b"\xff end"
+    data = "Mr. Darcy said: “Don’t go!” It's 3 o'clock.\n\nNew café \U0001f600 end".encode()
     code, out, _ = run(capsys, "tokenize", stdin=data, monkeypatch=monkeypatch)
     assert code == 0
-    expected = text.sentences(data.decode("utf-8", errors="replace"))
+    expected = text.sentences(data.decode("utf-8"))
     assert out.splitlines() == [" ".join(s) for s in expected]
 
 
@@ -211,3 +214,171 @@ def test_tiny_corpus_needs_discount_fallback(tmp_path, capsys):
     assert_one_line_error(*run(capsys, *argv), "discount")
     code, _, _ = run(capsys, *argv, "--discount-fallback")
     assert code == 0 and out_file.exists()
+
+
+# --- text that is not UTF-8 ---------------------------------------------------------------------
+
+
+def one_error_line(err: str) -> str:
+    assert err.startswith("keyglide: error: ") and err.count("\n") == 1, err
+    return err
+
+
+@given(st.binary(max_size=64), st.binary(max_size=8))
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_tokenize_reads_utf8_and_refuses_anything_else(capsys, monkeypatch, head, tail):
+    data = head + tail
+    code, out, err = run(capsys, "tokenize", stdin=data, monkeypatch=monkeypatch)
+    nul = data.find(b"\x00")
+    try:
+        content = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        assert code == 1 and out == ""
+        assert "<stdin>: not UTF-8 text" in one_error_line(err)
+        assert f"at byte offset {e.start if nul < 0 else min(nul, e.start)} " in err
+    else:
+        if nul >= 0:  # valid UTF-8, but a NUL: not text (UTF-16 or binary)
+            assert code == 1 and f"a NUL byte, which text never holds at byte offset {nul} " in err
+        else:
+            assert code == 0 and err == ""
+            assert out.splitlines() == [" ".join(s) for s in text.sentences(content)]
+
+
+@pytest.mark.parametrize(
+    "data, offset, hint",
+    [
+        ("Un café, s'il vous plaît.".encode("latin-1"), 6, ""),
+        ("One two.\n".encode("utf-16"), 0, "UTF-16"),
+        (b"ok ok\n" * 100 + b"\x00\x01\x02\xff", 600, "binary"),
+        ("One two.\n".encode("utf-16-le"), 1, "UTF-16"),  # no byte order mark: the NULs
+        (b"caf\xc3", 3, ""),  # cut inside a character
+        (b"\xed\xa0\x80", 0, ""),  # an encoded surrogate is not UTF-8
+    ],
+)
+def test_text_files_that_are_not_utf8_are_refused(db, tmp_path, capsys, data, offset, hint):
+    path = tmp_path / "held-out.txt"
+    path.write_bytes(data)
+    for argv in (
+        ["perplexity", "--db", db, "--text", path],
+        ["crosscheck", "--db", db, "--text", path, "-q"],
+        ["eval", "--db", db, "--text", path, "-q"],
+    ):
+        code, out, err = run(capsys, *argv)
+        assert code == 1 and out == ""
+        assert f"{path}: not UTF-8 text" in one_error_line(err)
+        assert f"at byte offset {offset} " in err and hint in err
+
+
+def test_a_utf8_byte_order_mark_is_read(db, tmp_path, capsys, monkeypatch):
+    code, out, _ = run(capsys, "tokenize", stdin=b"\xef\xbb\xbfThe cat.", monkeypatch=monkeypatch)
+    assert code == 0 and out == "the cat\n"
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + sample_corpus(3, 5).encode())
+    code, out, _ = run(capsys, "perplexity", "--db", db, "--text", path)
+    assert code == 0 and "perplexity" in out
+
+
+def test_predict_refuses_text_that_is_not_utf8(db, capsys, monkeypatch):
+    # Bytes of the command line that are not UTF-8 reach Python as lone surrogates.
+    code, out, err = run(capsys, "predict", "--db", db, "the", "caf\udce9")
+    assert code == 1 and out == ""
+    assert "the text argument: not UTF-8 text" in one_error_line(err)
+    assert "at byte offset 7 (0xe9)" in err
+    # On standard input the offset counts from the start of the input.
+    lines = b"the cat \nwe s\xff\n"
+    code, out, err = run(capsys, "predict", "--db", db, stdin=lines, monkeypatch=monkeypatch)
+    assert code == 1 and out.count("\n\n") == 1  # the first line was answered
+    assert "<stdin>: not UTF-8 text" in one_error_line(err) and "byte offset 13 " in err
+
+
+# --- outputs that are not regular files ---------------------------------------------------------
+
+
+def make_output(tmp_path, kind: str):
+    """An output path that exists and is not a regular file."""
+    path = tmp_path / "out"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "symlink to a device":
+        if not os.path.exists("/dev/null"):
+            pytest.skip("no /dev/null here")
+        os.symlink("/dev/null", path)
+    elif kind == "directory":
+        path.mkdir()
+    return path
+
+
+def node(path):
+    st = os.lstat(path)
+    return st.st_mode, st.st_ino, os.readlink(path) if os.path.islink(path) else None
+
+
+@pytest.mark.parametrize(
+    "command, kind",
+    [
+        (command, kind)
+        for command in ("build", "build --target-sdk", "convert", "export-arpa")
+        for kind in ("fifo", "symlink to a device", "directory")
+        # Without the check, export-arpa would open a FIFO and wait for a reader forever.
+        if (command, kind) != ("export-arpa", "fifo")
+    ],
+)
+def test_an_out_that_is_not_a_regular_file_is_refused(db, corpus, tmp_path, capsys, kind, command):
+    out = make_output(tmp_path, kind)
+    before, listing = node(out), sorted(os.listdir(tmp_path))
+    argv = {
+        "build": ["build", "--corpus", corpus, "--order", "2", "--discount-fallback", "-q"],
+        "build --target-sdk": [
+            "build",
+            "--corpus",
+            corpus,
+            "--order",
+            "2",
+            "--discount-fallback",
+            "-q",
+            "--display-forms",
+            "--target-sdk",
+            ">=1.0,<1.1",
+        ],
+        "convert": ["convert", db],
+        "export-arpa": ["export-arpa", "--db", db],
+    }[command]
+    code, stdout, err = run(capsys, *argv, "--out", out)
+    assert code == 1 and stdout == ""
+    assert f"--out {out} exists and is" in one_error_line(err) and "regular file" in err
+    assert node(out) == before  # the node is left as it was
+    assert sorted(os.listdir(tmp_path)) == listing  # and nothing was written beside it
+    if kind == "directory":
+        assert os.listdir(out) == []
+
+
+def test_report_refuses_files_in_its_directory_that_are_not_regular(db, corpus, tmp_path, capsys):
+    if not os.path.exists("/dev/null"):
+        pytest.skip("no /dev/null here")
+    out = tmp_path / "review"
+    out.mkdir()
+    os.symlink("/dev/null", out / "index.html")
+    argv = ["report", db, "--text", corpus, "--out", out, "-q"]
+    code, _, err = run(capsys, *argv)
+    assert code == 1 and "index.html exists and is a character device" in one_error_line(err)
+    assert sorted(os.listdir(out)) == ["index.html"]
+    (out / "index.html").unlink()
+    (out / "summary.md").mkdir()
+    code, _, err = run(capsys, *argv)
+    assert code == 1 and "summary.md exists and is a directory" in one_error_line(err)
+    file = tmp_path / "file"
+    file.write_text("x")
+    code, _, err = run(capsys, "report", db, "--text", corpus, "--out", file, "-q")
+    assert code == 1 and "is not a directory" in one_error_line(err)
+
+
+def test_a_regular_out_is_replaced_as_before(db, corpus, tmp_path, capsys):
+    out = tmp_path / "old.langdb"
+    out.write_bytes(b"old")
+    link = tmp_path / "link.langdb"
+    os.symlink(out, link)  # a symbolic link to a regular file: the link is replaced
+    code, stdout, _ = run(capsys, "convert", db, "--out", link)
+    assert code == 0 and not os.path.islink(link) and link.read_bytes() == db.read_bytes()
+    assert out.read_bytes() == b"old"

@@ -4,18 +4,23 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 
 import keyglide
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from keyglide import compat, convert
 from keyglide.build import Recipe, build
 from keyglide.cli import main
+from keyglide.convert import FORMATS, plan
 from keyglide.engines.reference import ReferenceEngine
 from keyglide.errors import BuildError, FeatureDropRefused
 from keyglide.format import Feature
 from keyglide.reader import LangDBFile
+from packaging.version import Version
 
 QUERIES = ["The ", "The old ", "the c", "the q", "", "a ", "the d"]
 
@@ -219,3 +224,72 @@ def test_the_fixtures(tmp_path):
         for case in expected["degraded"]["cases"]:
             got = [[s.word, s.score] for s in engine.predict(case["text"], expected["k"])]
             assert got == case["suggestions"], case
+
+
+# --- what --format accepts --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fmt", ["", "1.1", "1.2", "1.3", "1.00", " 1.0", "1", "1.0.0", "2.0", "v1.0"]
+)
+def test_cli_convert_refuses_a_format_it_cannot_write_from_the_file(tmp_path, capsys, fmt):
+    plain = _build(tmp_path, "plain")  # format 1.0
+    out = tmp_path / "out.langdb"
+    assert main(["convert", str(plain), "--format", fmt, "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("keyglide: error: ")
+    assert captured.err.count("\n") == 1 and "wrote" not in captured.err
+    assert not out.exists()
+    with pytest.raises(BuildError):
+        convert(plain, out, format=fmt)
+    assert not out.exists()
+
+
+def test_a_newer_format_than_the_file_is_refused_and_older_ones_are_written(tmp_path):
+    plain = _build(tmp_path, "plain")
+    optional = _build(tmp_path, "opt", blocklist=["cat"])  # format 1.1
+    out = tmp_path / "out.langdb"
+    with pytest.raises(BuildError, match="format 1.0 to format 1.3: .* never a newer one"):
+        convert(plain, out, format="1.3")
+    with pytest.raises(BuildError, match="format 1.1 to format 1.2"):
+        convert(optional, out, format="1.2")
+    assert not out.exists()
+    assert convert(optional, out, format="1.1").format == "1.1"
+    assert convert(optional, out, format="1.0").format == "1.0"
+    assert convert(plain, out, format="1.0").format == "1.0"
+
+
+@given(st.one_of(st.none(), st.text(max_size=6), st.sampled_from(FORMATS)))
+@settings(max_examples=300, deadline=None)
+def test_the_format_is_one_this_sdk_writes_and_no_newer_than_the_file(fmt):
+    for source in FORMATS:
+        try:
+            written, _, _ = plan(source, [], [], format=fmt)
+        except BuildError:
+            assert fmt not in FORMATS or Version(fmt) > Version(source)
+        else:
+            assert fmt is None or (fmt in FORMATS and fmt <= source)
+            assert written == "1.0"  # no features: the oldest format holds the file
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "symlink to a device"])
+def test_convert_never_replaces_an_output_that_is_not_a_regular_file(tmp_path, kind):
+    plain = _build(tmp_path, "plain")
+    out = tmp_path / "out"
+    if kind == "fifo":
+        os.mkfifo(out)
+    elif kind == "directory":
+        out.mkdir()
+    else:
+        if not os.path.exists("/dev/null"):
+            pytest.skip("no /dev/null here")
+        os.symlink("/dev/null", out)
+    before = os.lstat(out)
+    listing = sorted(os.listdir(tmp_path))
+    with pytest.raises(BuildError, match="exists and is .*not|exists and is a"):
+        convert(plain, out)
+    with pytest.raises(BuildError, match="regular file"):
+        build(_recipe(tmp_path), out, progress=False, source_commit=None)
+    after = os.lstat(out)
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)
+    assert sorted(os.listdir(tmp_path)) == listing

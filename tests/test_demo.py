@@ -14,6 +14,8 @@ from pathlib import Path
 import keyglide
 import pytest
 from demo_support import build_langdb, running
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from keyglide import cli
 from keyglide.demo.server import MAX_BODY, Demo, DemoServer, replace_length
 
@@ -403,3 +405,145 @@ def test_the_command_serves_on_a_free_port(dbs):
     finally:
         process.terminate()
         process.wait(10)
+
+
+# --- client errors and clients that leave -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b'{"text": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested too deep"),
+        (b'{"text": "a", "k": ' + b"7" * 5000 + b"}", "cannot be read"),
+        (b'{"text": "a", "k": -' + b"1" * 4301 + b"}", "cannot be read"),
+    ],
+)
+def test_json_python_cannot_read_is_a_client_error(server, raw, message):
+    assert len(raw) <= MAX_BODY
+    status, _, data = request(server, "POST", "/api/predict", raw=raw)
+    assert status == 400 and message in data["error"]
+    assert predict(server, "see ")["suggestions"]  # and the server goes on
+
+
+def raw_exchange(server, head: bytes, body: bytes = b"") -> bytes:
+    """Send a request as bytes; the whole answer (the server closes the connection)."""
+    import socket
+
+    host, port = server.server_address[:2]
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(head + body)
+        s.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    "length, status",
+    [
+        ("\u00b2".encode("latin-1"), b" 400 "),  # SUPERSCRIPT TWO: str.isdigit() and int() take it
+        (b"\xb9\xb3", b" 400 "),
+        (b"+2", b" 400 "),
+        (b"-2", b" 400 "),
+        (b" ", b" 400 "),
+        (b"9" * 5000, b" 413 "),  # more digits than int() converts: a body too large
+        (b"0" * 5000 + b"2", b" 400 "),  # 2 bytes: "{}" has no "text"
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/predict", "/nothing"])
+def test_a_content_length_of_other_digits_is_a_client_error(server, length, status, path):
+    head = (
+        (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "Connection: close\r\nContent-Length: "
+        ).encode()
+        + length
+        + b"\r\n\r\n"
+    )
+    answer = raw_exchange(server, head, b"{}")
+    expected = status if path == "/api/predict" else b" 404 "
+    assert answer.startswith(b"HTTP/1.1" + expected), answer[:200]
+    assert b'"error"' in answer
+    assert predict(server, "see ")["suggestions"]
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0xFF), max_size=8))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_any_content_length_gets_an_answer_below_500(server, length):
+    head = (
+        (
+            b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: "
+        )
+        + length.replace("\r", "").replace("\n", "").encode("latin-1")
+        + b"\r\n\r\n"
+    )
+    answer = raw_exchange(server, head, b'{"text": "see "}')
+    assert answer.startswith((b"HTTP/1.1 2", b"HTTP/1.1 4")), answer[:200]
+
+
+@pytest.fixture
+def bare_server(dbs):
+    """A demo server that is not serving: its handler is driven by hand."""
+    server = DemoServer(Demo(db=dbs["1.0.0"]), "127.0.0.1", 0)
+    try:
+        yield server
+    finally:
+        server.server_close()
+        server.demo.close()
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /nothing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",  # a 404
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",  # the page
+        b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nabcde",
+        b"\x00\x01 garbage\r\n\r\n",  # a request line too broken to route
+        b"GET /api/info HTTP/1.1\r\nHost: evil.example\r\n\r\n",  # a 403
+    ],
+)
+def test_a_client_that_left_before_the_answer_is_not_an_error(bare_server, capsys, request_bytes):
+    import socket
+
+    from keyglide.demo.server import Handler
+
+    ours, theirs = socket.socketpair()  # writing to a closed peer fails at once: EPIPE
+    theirs.sendall(request_bytes)
+    theirs.close()
+    with ours:
+        Handler(ours, ("127.0.0.1", 0), bare_server)  # answers into a closed connection
+    assert capsys.readouterr().err == ""
+
+
+def test_a_client_that_reset_the_connection_is_not_an_error(bare_server, capsys):
+    import socket
+    import struct
+
+    from keyglide.demo.server import Handler
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname(), timeout=10)
+        ours, address = listener.accept()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()  # with no linger: a reset
+        with ours:
+            Handler(ours, address, bare_server)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("error", [BrokenPipeError, ConnectionResetError, ConnectionAbortedError])
+def test_the_server_reports_no_traceback_for_a_client_that_left(bare_server, capsys, error):
+    try:
+        raise error(32, "gone")
+    except OSError:
+        bare_server.handle_error(None, ("127.0.0.1", 1))
+    assert capsys.readouterr().err == ""
+    try:
+        raise ValueError("a bug")
+    except ValueError:
+        bare_server.handle_error(None, ("127.0.0.1", 1))
+    assert "ValueError: a bug" in capsys.readouterr().err  # a real failure still says so

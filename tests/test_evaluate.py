@@ -245,9 +245,23 @@ def test_sentences_are_read_a_block_at_a_time_exactly():
 
 def test_several_files_read_as_one_text(tmp_path):
     (tmp_path / "a.txt").write_text("one two", encoding="utf-8")
-    (tmp_path / "b.txt").write_bytes(b"three \xff four")
+    (tmp_path / "b.txt").write_text("three \u2014 four", encoding="utf-8")
     text = read_texts([tmp_path / "a.txt", tmp_path / "b.txt"])
     assert contract.sentences(text) == [["one", "two"], ["three", "four"]]
+
+
+def test_a_text_that_is_not_utf8_is_refused_with_its_name_and_offset(tmp_path):
+    from keyglide import InvalidText
+
+    (tmp_path / "a.txt").write_text("one two", encoding="utf-8")
+    (tmp_path / "b.txt").write_bytes(b"three \xff four")
+    with pytest.raises(InvalidText, match="b.txt: not UTF-8 text.* byte offset 6 \\(0xff\\)") as e:
+        read_texts([tmp_path / "a.txt", tmp_path / "b.txt"])
+    assert isinstance(e.value, keyglide.KeyglideError) and isinstance(e.value, ValueError)
+    assert (e.value.name, e.value.offset) == (str(tmp_path / "b.txt"), 6)
+    (tmp_path / "c.txt").write_bytes("one".encode("utf-16-le"))
+    with pytest.raises(InvalidText, match="looks like UTF-16 or a binary file"):
+        read_texts([tmp_path / "c.txt"])
 
 
 # --- the command ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Kills, full disks and concurrent switching are in ``test_store_faults.py``.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import keyglide
 import pytest
-from keyglide import cli
+from keyglide import StoreReadError, cli
 from keyglide.build import Recipe, build
 from keyglide.reader import LangDBFile
 from keyglide.store import MAX_REVERTS, POINTER, version_key
@@ -198,8 +199,59 @@ def test_a_file_that_does_not_verify_is_never_installed(two, dbs, tmp_path, how,
 
 
 def test_a_missing_file(store, tmp_path):
-    with pytest.raises(FileNotFoundError):
-        store.install(tmp_path / "missing.langdb")
+    missing = tmp_path / "missing.langdb"
+    with pytest.raises(keyglide.StoreError, match="No such file") as caught:
+        store.install(missing)
+    e = caught.value
+    assert isinstance(e, StoreReadError) and isinstance(e, OSError)  # errno and filename kept
+    assert e.errno == errno.ENOENT and e.filename == str(missing) and str(missing) in str(e)
+    assert not os.path.exists(store.root)
+
+
+@pytest.mark.parametrize("kind", ["directory", "symlink to a device", "fifo"])
+def test_a_file_that_is_not_a_regular_file_is_refused(two, tmp_path, kind, request):
+    path = tmp_path / "odd.langdb"
+    if kind == "directory":
+        path.mkdir()
+        expected = errno.EISDIR
+    elif kind == "fifo":
+        os.mkfifo(path)
+        # Held open for reading and writing (Linux): whatever opens it does not wait.
+        fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+        request.addfinalizer(lambda: os.close(fd))
+        expected = errno.EINVAL
+    else:
+        if not os.path.exists("/dev/null"):
+            pytest.skip("no /dev/null here")
+        os.symlink("/dev/null", path)
+        expected = errno.EINVAL
+    before = tree(Path(two.root))
+    with pytest.raises(StoreReadError) as caught:
+        two.install(path)
+    assert caught.value.errno == expected and str(path) in str(caught.value)
+    assert tree(Path(two.root)) == before
+
+
+def test_a_root_that_is_not_a_directory(tmp_path, dbs):
+    root = tmp_path / "file"
+    root.write_text("not a store")
+    store = keyglide.Store(root)
+    for use in (store.list, lambda: store.active("xx"), lambda: store.history("xx")):
+        with pytest.raises(StoreReadError, match=str(root)) as caught:
+            use()
+        assert caught.value.errno == errno.ENOTDIR
+    with pytest.raises(StoreReadError):
+        keyglide.open_store(root, "xx")
+    with pytest.raises(keyglide.StoreWriteError):
+        store.install(dbs["1.0.0"])
+    assert root.read_text() == "not a store"
+
+
+def test_the_store_command_says_what_is_wrong_with_the_file(store, tmp_path, capsys):
+    code = cli.main(["store", "install", str(tmp_path), "--root", store.root])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert err == f"keyglide: error: cannot install {tmp_path}: a directory, not a langdb file\n"
 
 
 def test_the_compatibility_verdict_decides_when_there_is_one(store, dbs, monkeypatch):
@@ -419,6 +471,27 @@ def test_verify_reads_every_installed_file(two, dbs):
     active.write_bytes(dbs["other-1.0.0"].read_bytes())  # valid, same version, other bytes
     with pytest.raises(keyglide.CorruptStore, match="sha256"):
         two.verify("xx")
+
+
+def tamper(path: Path) -> None:
+    """Change one byte of an installed file in place: the same size, a valid structure."""
+    path.chmod(0o644)
+    with LangDBFile.open(path) as f:  # a byte inside the largest section: only verify() sees it
+        e = max(f.entries, key=lambda e: e.length)
+    data = bytearray(path.read_bytes())
+    data[e.offset + e.length // 2] ^= 0xFF
+    with open(path, "r+b") as f:  # in place: the same inode
+        f.write(data)
+
+
+def test_a_file_changed_in_place_is_served_until_verified(two, answers):
+    path = Path(two.root) / "xx" / "1.0.0.langdb"
+    tamper(path)
+    # Opening checks the size only (O(1)): the changed file is served.
+    with keyglide.open_store(two.root, "xx") as p:
+        p.predict(CONTEXTS[0])
+        with pytest.raises(keyglide.ChecksumMismatch):  # only when asked
+            p.verify()
 
 
 def test_the_predictor_verifies_the_sha256_the_pointer_recorded(two):
@@ -730,7 +803,7 @@ def test_the_store_command(tmp_path, dbs, capsys, monkeypatch):
         (["activate", "x/y", "1"], "is not a language tag"),
         (["history", "zz"], "zz was never activated"),
         (["active", "zz"], "zz has no active version"),
-        (["install", "missing.langdb"], "No such file or directory: missing.langdb"),
+        (["install", "missing.langdb"], "cannot install missing.langdb: No such file or directory"),
         (["gc", "--keep", "-1"], "--keep must be at least 0"),
     ],
 )

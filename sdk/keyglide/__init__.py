@@ -32,12 +32,14 @@ from keyglide.errors import (
     FeatureDropRefused,
     IncompatibleLangDB,
     InvalidName,
+    InvalidText,
     KeyglideError,
     LangDBError,
     NeuralModelError,
     NoPreviousVersion,
     NotInstalled,
     StoreError,
+    StoreReadError,
     StoreWriteError,
     TruncatedLangDB,
     UnsupportedVersion,
@@ -84,6 +86,8 @@ __all__ = [
     "VersionConflict",
     "CorruptStore",
     "StoreWriteError",
+    "StoreReadError",
+    "InvalidText",
 ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _one_line(error: BaseException) -> str:
-    if isinstance(error, OSError) and error.filename is not None:
+    if isinstance(error, OSError) and not isinstance(error, KeyglideError) and error.filename:
         return f"{error.strerror or error}: {error.filename}"
     return " ".join(str(error).split()) or type(error).__name__
 
@@ -113,7 +114,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("db", type=Path, help="the langdb to convert")
     p.add_argument("--out", type=Path, required=True, help="the converted langdb")
     target = p.add_mutually_exclusive_group()
-    target.add_argument("--format", help="langdb format to write: 1.0 (default) or 1.1")
+    target.add_argument(
+        "--format",
+        help="langdb format to write: 1.0 (default), 1.1, 1.2 or 1.3, not newer than the file's",
+    )
     target.add_argument(
         "--target-sdk",
         metavar="SPEC",
@@ -235,6 +239,7 @@ def _build(args) -> int:
     if args.display_forms:
         recipe = dataclasses.replace(recipe, display_forms=True)
     out = args.out or Path(f"{recipe.name}.langdb")
+    _check_output(out)
     if args.allow_drop and args.target_sdk is None:
         raise UserError("--allow-drop needs --target-sdk SPEC")
     if args.target_sdk is None:
@@ -283,8 +288,10 @@ def _build_for(args, recipe, out: Path, build) -> int:
 
 
 def _convert(args) -> int:
-    from keyglide.convert import convert
+    from keyglide.convert import check_format, convert
 
+    check_format(args.format)
+    _check_output(args.out)
     result = convert(
         args.db,
         args.out,
@@ -344,8 +351,9 @@ def _predict(args) -> int:
         raise UserError("-k must be at least 0")
     with _open(args) as db:
         if args.text:
-            _print_suggestions(db.predict(" ".join(args.text), k=args.k))
+            _print_suggestions(db.predict(_argument_text(args.text), k=args.k))
             return 0
+        stdin_line = _StdinLines()
         interactive = sys.stdin.isatty()
         if interactive:
             print(
@@ -356,12 +364,48 @@ def _predict(args) -> int:
         while True:
             if interactive:
                 print("> ", end="", file=sys.stderr, flush=True)
-            line = sys.stdin.readline()
+            line = sys.stdin.buffer.readline()
             if not line:
                 return 0
-            _print_suggestions(db.predict(line.rstrip("\n"), k=args.k))
+            _print_suggestions(db.predict(stdin_line(line), k=args.k))
             if not interactive:
                 print()
+
+
+def _argument_text(words: list[str]) -> str:
+    """The words given on the command line as one text; they must be UTF-8 (the bytes that
+    are not reach Python as lone surrogates U+DC80 to U+DCFF, and are refused)."""
+    from keyglide.textfile import decode_utf8
+
+    joined = " ".join(words)
+    if any("\udc80" <= c <= "\udcff" for c in joined):
+        try:
+            decode_utf8(os.fsencode(joined), "the text argument")
+        except UnicodeEncodeError:
+            pass
+    return joined
+
+
+class _StdinLines:
+    """Lines of standard input (bytes) as text without the line feed; a line that is not
+    UTF-8 text is an ``InvalidText`` giving the byte offset in the whole input."""
+
+    def __init__(self) -> None:
+        self._offset = 0
+        self._head = b""
+
+    def __call__(self, line: bytes) -> str:
+        from keyglide.errors import InvalidText
+        from keyglide.textfile import first_invalid, invalid_utf8_message
+
+        offset, self._offset = self._offset, self._offset + len(line)
+        self._head = self._head or line[:4096]
+        problem = first_invalid(line)
+        if problem is not None:
+            where, bad, reason = problem
+            message = invalid_utf8_message("<stdin>", self._head, offset + where, bad, reason)
+            raise InvalidText(message, "<stdin>", offset + where)
+        return line.rstrip(b"\n").decode("utf-8")
 
 
 def _print_suggestions(suggestions) -> None:
@@ -371,7 +415,9 @@ def _print_suggestions(suggestions) -> None:
 
 
 def _perplexity(args) -> int:
-    content = contract.decode(args.text.read_bytes())
+    from keyglide.evaluate import read_text
+
+    content = read_text(args.text)
     with _open(args) as db:
         ppl = db.perplexity(content)
         logprob = db.logprob(content)
@@ -385,7 +431,9 @@ def _perplexity(args) -> int:
 
 
 def _tokenize(args) -> int:
-    content = contract.decode(sys.stdin.buffer.read())
+    from keyglide.textfile import decode_utf8
+
+    content = decode_utf8(sys.stdin.buffer.read(), "<stdin>")
     out = sys.stdout
     for sentence in contract.sentences(content):
         out.write(" ".join(sentence))
@@ -398,7 +446,9 @@ def _crosscheck(args) -> int:
         raise UserError(f"-k must be an integer from 1 to {keyglide.MAX_K}")
     if args.limit < 0:
         raise UserError("--limit must be at least 0 (0 checks every word)")
-    content = contract.decode(args.text.read_bytes())
+    from keyglide.evaluate import read_text
+
+    content = read_text(args.text)
     progress = None if args.quiet else _ProgressLine("crosscheck")
     try:
         result = crosscheck(args.db, content, limit=args.limit or None, k=args.k, progress=progress)
@@ -442,9 +492,20 @@ class _ProgressLine:
             print("\r\033[K", end="", file=sys.stderr, flush=True)
 
 
+def _check_output(path: Path) -> None:
+    """Refuse an output that exists and is not a regular file (a device, a FIFO, a socket, a
+    directory, or a symbolic link to one): writing would replace it or write through it."""
+    from keyglide.build.write import output_problem
+
+    problem = output_problem(path)
+    if problem is not None:
+        raise UserError(f"--out {problem}")
+
+
 def _export_arpa(args) -> int:
     from keyglide.arpa import export_arpa
 
+    _check_output(args.out)
     export_arpa(args.db, args.out)
     print(args.out)
     return 0
@@ -726,6 +787,7 @@ def _report(args) -> int:
     from keyglide.report import write_report
 
     _check_eval_args(args)
+    _check_report_dir(args.out)
     progress = None if args.quiet else _ProgressBar("report")
     try:
         result = write_report(
@@ -744,6 +806,15 @@ def _report(args) -> int:
     print(result.index)
     print(result.summary)
     return 0
+
+
+def _check_report_dir(out: Path) -> None:
+    """``report --out DIR``: DIR, if it exists, must be a directory, and the files the report
+    writes in it, if they exist, regular files."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UserError(f"--out {out} exists and is not a directory")
+    for name in ("index.html", "summary.md"):
+        _check_output(out / name)
 
 
 class _ProgressBar:

@@ -154,26 +154,37 @@ def plan(
     if target_sdk is not None:
         fmt, messages = choose_format(target_sdk, source_format, required, optional, matrix)
     else:
-        fmt = format or "1.0"
-        if fmt not in FORMATS:
+        fmt = "1.0" if format is None else check_format(format)
+        if Version(fmt) > Version(source_format):
             raise BuildError(
-                f"cannot write langdb format {fmt!r}; this SDK writes {', '.join(FORMATS)}"
+                f"cannot convert a langdb of format {source_format} to format {fmt}: "
+                "conversion writes the file's own format or an older one, never a newer one "
+                "(build the langdb again for a newer format)"
             )
+    limit = fmt  # the newest format the output may have
     kept_required, kept_optional = _features_of(list(required), list(optional), fmt)
     fmt = _written_format(kept_required, kept_optional)
     dropped_required = [n for n in required if n not in kept_required]
     dropped = dropped_required + [n for n in optional if n not in kept_optional]
     if dropped_required and not allow_drop:
         raise FeatureDropRefused(
-            f"langdb format {fmt} cannot hold the required {', '.join(dropped_required)}; "
+            f"langdb format {limit} cannot hold the required {', '.join(dropped_required)}; "
             "a file without it would not mean the same on every reader "
             "(allow_drop=True / --allow-drop drops it anyway)",
             dropped,
         )
     for name in dropped:
         kind = "required" if name in dropped_required else "optional"
-        messages.append(f"dropped the {kind} {name}: langdb format {fmt} cannot hold it")
+        messages.append(f"dropped the {kind} {name}: langdb format {limit} cannot hold it")
     return fmt, dropped, messages
+
+
+def check_format(format: object) -> str | None:
+    """``format`` if it is None or a format this SDK writes (``FORMATS``, spelled exactly:
+    ``"1.0"``), else ``BuildError``."""
+    if format is None or (isinstance(format, str) and format in FORMATS):
+        return format
+    raise BuildError(f"cannot write langdb format {format!r}; this SDK writes {', '.join(FORMATS)}")
 
 
 def _rows_in(spec: SpecifierSet, matrix: Any) -> list[Any]:
@@ -237,14 +248,23 @@ def convert(
     (default ``"1.0"``), or in the newest format every release in ``target_sdk`` (a PEP 440
     range such as ``">=1.0,<1.1"``) reads fully.
 
-    Returns what was dropped and the format written. Raises ``FeatureDropRefused`` if a
-    required feature would be lost and ``allow_drop`` is false, ``BuildError`` for a format
-    this SDK does not write, and ``LangDBError`` if the input cannot be read.
+    ``format`` is the newest format the output may have: exactly one of ``FORMATS``, and
+    not newer than the file's own (conversion never upgrades a file). The writer writes the
+    oldest format that holds the features kept (a file left without any is format 1.0).
+    Returns what was dropped and the format written.
+    Raises ``FeatureDropRefused`` if a required feature would be lost and ``allow_drop`` is
+    false; ``BuildError`` for a format this SDK does not write, a format newer than the
+    file's, or an output that exists and is not a regular file (a device, a FIFO, a
+    directory); ``LangDBError`` if the input cannot be read.
     """
-    from keyglide.build.write import format_version, write_langdb
+    from keyglide.build.write import format_version, output_problem, write_langdb
     from keyglide.compat import Matrix
 
     in_path, out_path = os.fspath(in_path), os.fspath(out_path)
+    check_format(format)
+    problem = output_problem(out_path)
+    if problem is not None:
+        raise BuildError(f"cannot write the converted langdb: {problem}")
     with open(in_path, "rb") as raw:
         source = raw.read()
     with LangDBFile.from_buffer(source, in_path) as f:

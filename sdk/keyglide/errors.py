@@ -86,6 +86,25 @@ class StoreWriteError(StoreError, OSError):
         return self.strerror or super().__str__()
 
 
+class InvalidText(KeyglideError, ValueError):
+    """A text given to keyglide is not UTF-8 text. ``name``: the file (or ``<stdin>``);
+    ``offset``: the byte offset of the first byte that is not (invalid UTF-8, or a NUL)."""
+
+    def __init__(self, message: str, name: str = "", offset: int = 0) -> None:
+        super().__init__(message)
+        self.name = name
+        self.offset = offset
+
+
+class StoreReadError(StoreError, OSError):
+    """A file or directory the store was given or keeps cannot be read: the file to install
+    is missing, a directory or not a regular file; the root is not a directory; permission
+    is denied. ``errno`` and ``filename`` are the system's (None when there is none)."""
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
+
+
 class IncompatibleLangDB(UnsupportedVersion):
     """This SDK release cannot read the file: another major format version, or a required
     feature it does not know. The message names the file's format and features, the running

@@ -59,6 +59,7 @@ from keyglide import text as contract
 from keyglide.engines import MAX_K, Engine
 from keyglide.engines import sentences as split_sentences
 from keyglide.format import FIRST_WORD_ID, SCORE_SCALE
+from keyglide.textfile import decode_utf8
 
 if TYPE_CHECKING:
     from keyglide import LangDB
@@ -540,9 +541,10 @@ def _detail(
 
 
 def read_text(path: str | os.PathLike) -> str:
-    """A text file as the contract reads it (UTF-8, invalid bytes as separators)."""
+    """A text file, which must be UTF-8 (``InvalidText`` names the file and the offset of
+    the first byte that is not)."""
     with open(path, "rb") as f:
-        return contract.decode(f.read())
+        return decode_utf8(f.read(), os.fsdecode(path))
 
 
 def read_texts(paths: Sequence[str | os.PathLike]) -> str:

@@ -36,6 +36,7 @@ import operator
 import os
 import re
 import secrets
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -55,6 +56,7 @@ from keyglide.errors import (
     NoPreviousVersion,
     NotInstalled,
     StoreError,
+    StoreReadError,
     StoreWriteError,
     UnsupportedVersion,
     VersionConflict,
@@ -78,6 +80,12 @@ _LANGUAGE = re.compile(r"[a-z0-9]{1,8}(?:-[a-z0-9]{1,8})*\Z")
 _VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+-]{0,63}\Z")
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _VERSION_PIECE = re.compile(r"\d+|[^\d.]+")
+
+
+def _read_error(e: OSError, what: str) -> StoreReadError:
+    named = e.filename and os.fsdecode(e.filename) not in what
+    where = f" ({os.fsdecode(e.filename)})" if named else ""
+    return StoreReadError(e.errno, f"{what}: {e.strerror or e}{where}", e.filename)
 
 
 # --- names ----------------------------------------------------------------------------------
@@ -227,10 +235,17 @@ class Store:
         bytes does nothing and returns the installed entry; different bytes claiming an
         installed language and version raise ``VersionConflict``. A full disk or an
         unwritable directory raises ``StoreWriteError`` and leaves the store as it was; a
-        file that is not a valid langdb raises the reader's ``LangDBError``.
+        file that is not a valid langdb raises the reader's ``LangDBError``; a missing file,
+        a directory or anything else that is not a regular file, or one that cannot be read,
+        raises ``StoreReadError``.
         """
         source = os.fsdecode(file)
-        with LangDBFile.open(source) as db:  # O(1): say early what is wrong with the file
+        _check_source(source)
+        try:
+            opened = LangDBFile.open(source)
+        except OSError as e:
+            raise _read_error(e, f"cannot install {source}") from e
+        with opened as db:  # O(1): say early what is wrong with the file
             language, version = _names_of(db)
             _check_readable(db)
         directory, final = self._dir(language), self._file(language, version)
@@ -382,7 +397,7 @@ class Store:
         for lang in languages:
             pointer = self._read_pointer(lang)
             for version, path, size in self._installed(lang):
-                with LangDBFile.open(path) as db:
+                with _open_installed(path) as db:
                     db.verify()
                     if _names_of(db) != (lang, version):
                         raise CorruptStore(f"{path}: its metadata names {_names_of(db)}")
@@ -413,6 +428,8 @@ class Store:
                 names = [e.name for e in it if e.is_dir() and _LANGUAGE.match(e.name)]
         except FileNotFoundError:
             return []
+        except OSError as e:
+            raise _read_error(e, f"cannot read the store {self._root}") from e
         return sorted(names)
 
     def _installed(self, language: str) -> list[tuple[str, str, int]]:
@@ -426,6 +443,8 @@ class Store:
                         found.append((version, e.path, e.stat().st_size))
         except FileNotFoundError:
             return []
+        except OSError as e:
+            raise _read_error(e, f"cannot read the store {self._root}") from e
         return sorted(found, key=lambda f: version_key(f[0]), reverse=True)
 
     def _pointer_signature(self, language: str) -> tuple[int, ...] | None:
@@ -434,6 +453,8 @@ class Store:
             st = os.stat(self._pointer_path(language))
         except FileNotFoundError:
             return None
+        except OSError as e:
+            raise _read_error(e, f"cannot read the store {self._root}") from e
         return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
     def _read_pointer(self, language: str) -> _Pointer | None:
@@ -444,6 +465,10 @@ class Store:
                 raw = f.read(_MAX_POINTER_BYTES + 1)
         except FileNotFoundError:
             return None
+        except IsADirectoryError:
+            raise CorruptStore(f"{path}: a directory, not a store pointer") from None
+        except OSError as e:
+            raise _read_error(e, f"cannot read the store {self._root}") from e
         return _parse_pointer(path, language, raw)
 
     def _record(self, language: str, version: str) -> Activation:
@@ -456,7 +481,7 @@ class Store:
                 f"{language} {version} is not installed in {self._root} (installed: "
                 f"{', '.join(reversed(installed)) or 'none'})"
             )
-        with LangDBFile.open(path) as db:
+        with _open_installed(path) as db:
             if _names_of(db) != (language, version):
                 raise CorruptStore(f"{path}: its metadata names {' '.join(_names_of(db))}")
         return Activation(language, version, _sha256_path(path), os.stat(path).st_size, _now())
@@ -604,7 +629,8 @@ class Store:
 
     def _open_version(self, activation: Activation, engine: str) -> _Handle | None:
         """Open an installed version and hold a shared lock on it; None if the file is not
-        (or no longer) the one under its name."""
+        (or no longer) the one under its name. The file must have the size the pointer
+        recorded."""
         from keyglide import LangDB
 
         language, version = activation.language, activation.version
@@ -613,6 +639,8 @@ class Store:
             held = open(path, "rb")  # kept open: it holds the shared lock
         except FileNotFoundError:
             return None
+        except OSError as e:
+            raise _read_error(e, f"cannot open {language} {version} in {self._root}") from e
         db = None
         try:
             if fcntl is not None:
@@ -728,16 +756,7 @@ class StorePredictor:
         handle = self._acquire()
         try:
             handle.db.verify()
-            digest = hashlib.sha256()
-            fd, offset = handle.held.fileno(), 0
-            while chunk := os.pread(fd, _CHUNK, offset):
-                digest.update(chunk)
-                offset += len(chunk)
-            if digest.hexdigest() != handle.activation.sha256:
-                raise CorruptStore(
-                    f"{handle.path}: its sha256 is not the one the pointer recorded "
-                    f"({handle.activation.sha256[:12]}…): the file was changed"
-                )
+            _check_held(handle.held, handle.activation, handle.path)
         finally:
             self._release(handle)
 
@@ -920,6 +939,10 @@ def open_store(
     version; with ``check_every_call=True`` every call first checks (one ``stat`` of the
     pointer) and reloads by itself. Raises ``NotInstalled`` when the language has no active
     version, ``CorruptStore`` when its pointer or file is damaged.
+
+    Opening a version checks its structure and that it has the size the pointer recorded,
+    in O(1): a file changed in place to other bytes of the same size is not noticed until
+    ``verify()`` (of the predictor or the store) reads it.
     """
     return StorePredictor(Store(root), language, engine=engine, check_every_call=check_every_call)
 
@@ -934,6 +957,33 @@ def _names_of(db: LangDBFile) -> tuple[str, str]:
         return canonical_language(language), check_version(version)
     except InvalidName as e:
         raise InvalidName(f"{db.name}: its metadata cannot name a store entry: {e}") from None
+
+
+def _open_installed(path: str) -> LangDBFile:
+    """``LangDBFile.open`` of a file in the store; ``StoreReadError`` if it cannot be read."""
+    try:
+        return LangDBFile.open(path)
+    except OSError as e:
+        raise _read_error(e, f"cannot read {path}") from e
+
+
+def _check_source(source: str) -> None:
+    """That the file to install exists and is a regular file (``StoreReadError``): not a
+    directory, a device or a FIFO, which install cannot read twice as it must."""
+    try:
+        mode = os.stat(source).st_mode
+    except OSError as e:
+        raise _read_error(e, f"cannot install {source}") from e
+    if stat.S_ISDIR(mode):
+        raise StoreReadError(
+            errno.EISDIR, f"cannot install {source}: a directory, not a langdb file", source
+        )
+    if not stat.S_ISREG(mode):
+        raise StoreReadError(
+            errno.EINVAL,
+            f"cannot install {source}: not a regular file (a device or a FIFO)",
+            source,
+        )
 
 
 def _check_readable(db: LangDBFile) -> None:
@@ -1060,6 +1110,21 @@ def _check_copy(temp: str, source: str, sha: str, language: str, version: str) -
         _check_readable(db)
         db.verify()
     return size
+
+
+def _check_held(held, activation: Activation, path: str, pointer: str = "") -> None:
+    """That the open file ``held`` has the sha256 the pointer recorded (``CorruptStore``)."""
+    digest = hashlib.sha256()
+    fd, offset = held.fileno(), 0
+    while chunk := os.pread(fd, _CHUNK, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    if digest.hexdigest() != activation.sha256:
+        where = f" {pointer}" if pointer else ""
+        raise CorruptStore(
+            f"{path}: its sha256 is not the one the pointer{where} recorded "
+            f"({activation.sha256[:12]}…): the file was changed"
+        )
 
 
 def _sha256_path(path: str) -> str:

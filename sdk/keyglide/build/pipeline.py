@@ -39,7 +39,7 @@ from keyglide.build.count import (
 from keyglide.build.estimate import BackoffModel, estimate
 from keyglide.build.quantize import METHOD, quantize_model
 from keyglide.build.recipe import InputFile, Recipe
-from keyglide.build.write import write_langdb
+from keyglide.build.write import output_problem, write_langdb
 from keyglide.errors import BuildError
 from keyglide.format import FIRST_WORD_ID, UNK
 from keyglide.model import QuantizedModel
@@ -76,6 +76,9 @@ def build(
     lines on stderr, ``False`` for silence. ``source_commit``: the builder's source commit
     to record; ``"auto"`` asks git (see ``builder_source_commit``), ``None`` records none.
     """
+    problem = output_problem(out_path)
+    if problem is not None:  # before the work: a refusal costs nothing
+        raise BuildError(f"cannot write the langdb: {problem}")
     report = _progress_function(progress)
     stages = _Stages(report)
     with stages("inputs"):
@@ -191,6 +194,9 @@ def read_blocklist(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The word ids of the recipe's blocklist file (one word a line, folded; blank lines
     skipped) and its metadata record. Words not in the vocabulary are ignored and reported."""
+    from keyglide.errors import InvalidText
+    from keyglide.textfile import decode_utf8
+
     path = recipe.blocklist_path()
     assert path is not None
     try:
@@ -198,9 +204,9 @@ def read_blocklist(
     except OSError as e:
         raise BuildError(f"cannot read the blocklist {path}: {e.strerror or e}") from None
     try:
-        lines = raw.decode("utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise BuildError(f"the blocklist {path} is not UTF-8 ({e})") from None
+        lines = decode_utf8(raw, f"the blocklist {path}").splitlines()
+    except InvalidText as e:
+        raise BuildError(str(e)) from None
     ids = {word: i for i, word in enumerate(vocab) if i >= FIRST_WORD_ID}
     words = sorted({text.fold(line.strip()) for line in lines if line.strip()})
     found = sorted({ids[w] for w in words if w in ids})

@@ -236,6 +236,12 @@ class Recipe:
             raise BuildError(f"recipe not found: {path}") from None
         except tomllib.TOMLDecodeError as e:
             raise BuildError(f"{path}: not valid TOML: {e}") from None
+        except UnicodeDecodeError as e:
+            from keyglide.textfile import invalid_utf8_message
+
+            bad = e.object[e.start : e.end]
+            message = invalid_utf8_message(str(path), e.object[:4096], e.start, bad, e.reason)
+            raise BuildError(message) from None
         try:
             return cls.from_dict(data, base_dir=path.parent)
         except BuildError as e:
@@ -770,22 +776,42 @@ def _read_list(recipe: Recipe, written: str, path: Path) -> list[str]:
 
 
 def _read_text(recipe: Recipe, written: str, path: Path) -> str:
+    from keyglide.errors import InvalidText
+    from keyglide.textfile import decode_utf8
+
     try:
-        return path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise BuildError(_missing_message(recipe, path, written)) from None
+    try:
+        return decode_utf8(data, str(path))
+    except InvalidText as e:
+        raise BuildError(str(e)) from None
 
 
 def _hash_file(recipe: Recipe, path: Path, written: str) -> tuple[int, str]:
+    """(size, sha256) of an input file, which must be UTF-8 (every kind of input is text):
+    a ``BuildError`` names the file and the offset of its first byte that is not."""
+    from keyglide.textfile import Utf8Check, invalid_utf8_message
+
     digest = hashlib.sha256()
+    check = Utf8Check()
     size = 0
+    head = b""
+    problem = None
     try:
         with open(path, "rb") as f:
             while chunk := f.read(1 << 20):
+                if not head:
+                    head = chunk[:4096]
                 digest.update(chunk)
                 size += len(chunk)
+                problem = problem or check.feed(chunk)
     except (FileNotFoundError, IsADirectoryError):
         raise BuildError(_missing_message(recipe, path, written)) from None
+    problem = problem or check.finish()
+    if problem is not None:
+        raise BuildError(invalid_utf8_message(str(path), head, *problem))
     return size, digest.hexdigest()
 
 

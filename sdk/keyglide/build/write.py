@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import secrets
+import stat
 import zlib
 from typing import Any, NamedTuple
 
@@ -340,9 +341,37 @@ def _layout(
     return dataclasses.replace(header, header_crc32=crc).pack() + table, chunks
 
 
+def output_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be an output, or None: it exists and is not a regular file (a
+    device, a FIFO, a socket or a directory, or a symbolic link to one). A langdb is
+    renamed into place, which would replace such a node with a regular file; it is never
+    written anywhere else instead."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # absent (or unreachable: writing says why)
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    kinds = [
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
+    kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+    link = " (through a symbolic link)" if os.path.islink(path) else ""
+    return (
+        f"{os.fsdecode(path)} exists and is {kind}{link}: an output must be a new or a regular file"
+    )
+
+
 def _write_atomically(
     path: str, sections: list[Section], features: tuple[int, int, int] = (0, 0, 0)
 ) -> str:
+    problem = output_problem(path)
+    if problem is not None:
+        raise BuildError(f"cannot write the langdb: {problem}")
     head, chunks = _layout(sections, features)
     directory = os.path.dirname(os.path.abspath(path))
     temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")

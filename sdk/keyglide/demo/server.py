@@ -43,6 +43,9 @@ from keyglide.errors import KeyglideError, NotInstalled
 
 MAX_BODY = 64 * 1024
 DEFAULT_K = 3
+# Errors that mean the client went away (closed or reset the connection): not the server's
+# failure, so nothing is logged and nothing more is sent.
+CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
@@ -227,14 +230,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         try:
-            self._route()
-        except DemoError as e:
-            self._send_json({"error": str(e)}, e.status, e.headers)
-        except (BrokenPipeError, ConnectionResetError):
+            try:
+                self._route()
+            except DemoError as e:
+                self._send_json({"error": str(e)}, e.status, e.headers)
+            except CLIENT_GONE:
+                raise
+            except Exception as e:  # a bug must not stop the server: report it, keep serving
+                self.log_error("internal error: %r", e)
+                self._send_json({"error": f"internal error: {type(e).__name__}: {e}"}, 500)
+        except CLIENT_GONE:  # the client left: nobody to answer
             self.close_connection = True
-        except Exception as e:  # a bug must not stop the server: report it, keep serving
-            self.log_error("internal error: %r", e)
-            self._send_json({"error": f"internal error: {type(e).__name__}: {e}"}, 500)
 
     def _route(self) -> None:
         path = self.path.split("?", 1)[0].split("#", 1)[0]
@@ -280,9 +286,9 @@ class Handler(BaseHTTPRequestHandler):
             )
 
     def _discard_body(self) -> None:
-        length = self.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) <= MAX_BODY:
-            self.rfile.read(int(length))
+        size = _content_length(self.headers.get("Content-Length"))
+        if size is not None and size <= MAX_BODY:
+            self.rfile.read(size)
         else:
             self.close_connection = True
 
@@ -294,15 +300,16 @@ class Handler(BaseHTTPRequestHandler):
         if length is None:
             self.close_connection = True
             raise DemoError(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is required")
-        if not length.isdigit():
+        size = _content_length(length)
+        if size is None:
             self.close_connection = True
             raise DemoError(HTTPStatus.BAD_REQUEST, f"bad Content-Length: {length!r}")
-        size = int(length)
         if size > MAX_BODY:
             self.close_connection = True  # the body is not read: the connection cannot go on
+            shown = size if size < 10**18 else f"over {10**18 - 1}"
             raise DemoError(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                f"the body is {size} bytes; the limit is {MAX_BODY}",
+                f"the body is {shown} bytes; the limit is {MAX_BODY}",
             )
         raw = self.rfile.read(size)
         if len(raw) != size:
@@ -317,6 +324,10 @@ class Handler(BaseHTTPRequestHandler):
             raise DemoError(HTTPStatus.BAD_REQUEST, f"the body is not UTF-8: {e.reason}") from e
         except json.JSONDecodeError as e:
             raise DemoError(HTTPStatus.BAD_REQUEST, f"the body is not JSON: {e}") from e
+        except RecursionError:
+            raise DemoError(HTTPStatus.BAD_REQUEST, "the body's JSON is nested too deep") from None
+        except ValueError as e:  # an integer of more digits than Python converts
+            raise DemoError(HTTPStatus.BAD_REQUEST, f"the body's JSON cannot be read: {e}") from e
         if not isinstance(body, dict):
             raise DemoError(HTTPStatus.BAD_REQUEST, "the body must be a JSON object")
         return body
@@ -328,7 +339,14 @@ class Handler(BaseHTTPRequestHandler):
             phrase = HTTPStatus(code).phrase
         except ValueError:
             phrase = ""
-        self._send_json({"error": message or phrase}, code)
+        with contextlib.suppress(*CLIENT_GONE):  # a client that left needs no answer
+            self._send_json({"error": message or phrase}, code)
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except CLIENT_GONE:  # reading the request: the client left, nothing to report
+            self.close_connection = True
 
     def _send_json(self, data: Any, status: int = 200, headers: dict | None = None) -> None:
         body = json.dumps(data, ensure_ascii=True, allow_nan=False).encode("ascii")
@@ -356,11 +374,27 @@ class Handler(BaseHTTPRequestHandler):
         super().log_message(format, *args)  # errors always go to stderr
 
 
+def _content_length(value: str | None) -> int | None:
+    """A Content-Length header's value: ASCII digits only (``str.isdigit`` and ``int``
+    accept other digits, such as ``²`` or ``٣``), else None. Any number of digits: a value
+    too large to convert is larger than any body the demo reads."""
+    if value is None or not value.isascii() or not value.isdigit():
+        return None
+    digits = value.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else 10**18
+
+
 class DemoServer(ThreadingHTTPServer):
     """The demo's HTTP server: one thread per connection, daemon threads."""
 
     daemon_threads = True
     request_queue_size = 64
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that left early is not an error of the server: no traceback for it.
+        if isinstance(sys.exc_info()[1], CLIENT_GONE):
+            return
+        super().handle_error(request, client_address)
 
     def __init__(
         self,
