@@ -1048,3 +1048,117 @@ def test_onnxruntime_agrees_with_the_reference_on_elementwise_chains(ort, case):
     model, feeds = case
     out = decode(model).graph.outputs[0].name
     assert_agree(reference.run(model, feeds)[out], runtime.Session(model).run(feeds)[out])
+
+
+# --- what onnxruntime refuses to load, the reference refuses ----------------------------------
+
+
+def named_tanh_model(names: list[str], ir_version: int = 8) -> Model:
+    return tanh_model(
+        nodes=[
+            Node("Add", ["x", "w"], ["s"], name=names[0]),
+            Node("Tanh", ["s"], ["y"], name=names[1]),
+        ],
+        ir_version=ir_version,
+    )
+
+
+def loads_in_onnxruntime(model: Model) -> bool:
+    try:
+        runtime.Session(encode(model), check=False)
+    except NeuralModelError:
+        return False
+    return True
+
+
+def passes_the_reference(model: Model) -> bool:
+    try:
+        reference.check(model)
+    except NeuralModelError:
+        return False
+    return True
+
+
+@ORT_EXAMPLES
+@given(
+    names=st.lists(st.sampled_from(["", "a", "b"]), min_size=2, max_size=2),
+    ir_version=st.integers(1, 200),
+)
+def test_the_reference_refuses_what_onnxruntime_refuses_to_load(ort, names, ir_version):
+    model = named_tanh_model(names, ir_version)
+    if not loads_in_onnxruntime(model):
+        assert not passes_the_reference(model)
+    duplicate = names[0] and names[0] == names[1]
+    valid = not duplicate and reference.MIN_IR_VERSION <= ir_version <= reference.MAX_IR_VERSION
+    assert passes_the_reference(model) == valid
+
+
+def test_nodes_may_be_unnamed_but_not_named_alike():
+    reference.check(named_tanh_model(["", ""]))
+    with pytest.raises(NeuralModelError, match="node 1 'n'.*another node has the same name"):
+        reference.check(named_tanh_model(["n", "n"]))
+    b = GraphBuilder()
+    b.input("x", F32, [2])
+    b.node("Tanh", ["x"], "h", name="n")
+    b.output(b.node("Tanh", ["h"], "y", name="n"), F32, [2])
+    with pytest.raises(NeuralModelError, match="same name"):
+        b.model()
+
+
+def test_an_ir_version_too_new_for_onnxruntime_1_19_is_refused():
+    reference.check(tanh_model(ir_version=reference.MAX_IR_VERSION))
+    with pytest.raises(NeuralModelError, match="IR version 11 is newer than 10"):
+        reference.check(tanh_model(ir_version=11))
+
+
+@pytest.mark.parametrize(
+    "imports", [[("", 17), ("", 17)], [("", 17), ("ai.onnx", 17)], [("", 16), ("", 17)]]
+)
+def test_a_domain_is_imported_once(imports):
+    with pytest.raises(NeuralModelError, match="more than once"):
+        reference.check(tanh_model(opset_import=imports))
+
+
+# --- weights are numbers ----------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    hnp.arrays(
+        F32,
+        hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5),
+        elements=st.floats(width=32),
+    )
+)
+def test_a_float_initializer_must_be_finite(weights):
+    b = GraphBuilder()
+    b.input("x", F32, None)
+    b.output(b.node("Add", ["x", b.initializer("w", weights)], "y"), F32, None)
+    model = b.build(check=False)
+    if np.isfinite(weights).all():
+        reference.check(model)
+        return
+    with pytest.raises(NeuralModelError, match="initializer 'w' holds a value that is not finite"):
+        reference.check(model)
+    with pytest.raises(NeuralModelError, match="not finite"):
+        b.model()
+    with pytest.raises(NeuralModelError, match="not finite"):
+        reference.run(model, {"x": np.zeros(weights.shape, F32)})
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_a_float_attribute_must_be_finite(value):
+    b = GraphBuilder()
+    b.input("x", F32, [2, 2])
+    b.output(b.node("Gemm", ["x", "x"], "y", alpha=value), F32, [2, 2])
+    with pytest.raises(
+        NeuralModelError, match="attribute 'alpha' holds a value that is not finite"
+    ):
+        b.model()
+
+
+def test_integer_initializers_are_not_checked_for_finiteness():
+    b = GraphBuilder()
+    b.input("x", I64, [2])
+    b.output(b.node("Add", ["x", b.initializer("w", a([-(2**63), 2**63 - 1], I64))], "y"), I64, [2])
+    b.model()

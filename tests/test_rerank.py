@@ -586,3 +586,253 @@ def test_a_network_needs_text_to_learn_from(tmp_path):
     with pytest.raises(BuildError, match="network_steps needs text inputs"):
         build(recipe, tmp_path / "out.langdb", jobs=1, progress=False, source_commit=None)
     assert not (tmp_path / "out.langdb").exists()
+
+
+# --- hostile rerankers ------------------------------------------------------------------------
+
+
+def _graph_of(path) -> proto.Model:
+    with LangDBFile.open(path) as f:
+        return proto.decode(f.neural[1])
+
+
+def _refused_everywhere(path, tmp_path, match: str) -> None:
+    """Both engines refuse the file at open, and a store does not install it."""
+    for engine in ("reference", "auto"):
+        with pytest.raises(NeuralModelError, match=match):
+            keyglide.open(path, engine=engine)
+    store = keyglide.Store(tmp_path / "store")
+    with pytest.raises(NeuralModelError, match=match):
+        store.install(path)
+    assert store.list() == []
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("spread", ["one", "every"])
+def test_a_weight_that_is_not_a_number_is_refused(built, tmp_path, value, spread):
+    with_it, _, _ = built
+    model = _graph_of(with_it.path)
+    floats = [t for t in model.graph.initializers if t.array.dtype == np.float32]
+    target = max(floats, key=lambda t: t.array.size)
+    poisoned = target.array.copy()
+    if spread == "one":
+        poisoned.flat[poisoned.size // 2] = value
+    else:
+        poisoned[...] = value
+    initializers = tuple(
+        proto.Tensor(t.name, poisoned) if t is target else t for t in model.graph.initializers
+    )
+    onnx = proto.encode(
+        dataclasses.replace(
+            model, graph=dataclasses.replace(model.graph, initializers=initializers)
+        )
+    )
+    edited = _with_sections(with_it.path, onnx=onnx)
+    _refused_everywhere(edited, tmp_path, f"initializer {target.name!r}.*not finite")
+
+
+def test_two_nodes_of_one_name_are_refused(built, tmp_path):
+    """onnxruntime refuses such a graph: so do the reference and the store."""
+    with_it, _, _ = built
+    model = _graph_of(with_it.path)
+    nodes = list(model.graph.nodes)
+    nodes[-1] = dataclasses.replace(nodes[-1], name=nodes[0].name)
+    onnx = proto.encode(
+        dataclasses.replace(model, graph=dataclasses.replace(model.graph, nodes=tuple(nodes)))
+    )
+    _refused_everywhere(_with_sections(with_it.path, onnx=onnx), tmp_path, "same name")
+
+
+def _nan_once_typing(g) -> None:
+    """adjust = ngram - max(ngram, e^(100 typed) - e^(100 typed)): finite for the next word,
+    a NaN inside the graph once a letter is typed, which onnxruntime's ReduceMax drops
+    (its adjust stays finite) where numpy's keeps it."""
+    typed = g.node("Cast", ["typed"], "typed_float", to=1)
+    scaled = g.node("Mul", [typed, g.initializer("k", np.array(100, np.float32))], "x")
+    big = g.node("Exp", [scaled], "e")
+    nan = g.node("Sub", [big, big], "nan")
+    column = g.node("Reshape", [nan, g.initializer("one_by_one", np.array([1, 1]))], "nan11")
+    both = g.node("Concat", ["ngram", column], "both", axis=1)
+    top = g.node("ReduceMax", [both], "top", axes=[1], keepdims=1)
+    g.node("Sub", ["ngram", top], "adjust")
+
+
+def _inf_once_typing(g) -> None:
+    """adjust = e^(100 typed) * ngram: -inf once a letter is typed."""
+    typed = g.node("Cast", ["typed"], "typed_float", to=1)
+    big = g.node(
+        "Exp", [g.node("Mul", [typed, g.initializer("k", np.array(100, np.float32))], "x")], "e"
+    )
+    g.node("Mul", ["ngram", big], "adjust")
+
+
+@pytest.mark.parametrize("body", [_nan_once_typing, _inf_once_typing], ids=["nan", "inf"])
+def test_a_run_that_is_not_finite_is_not_applied(built, body):
+    """Finite weights, and a graph that makes a NaN or an infinite adjust only on some
+    inputs: those questions get the n-gram answers, in both engines."""
+    with_it, without, _ = built
+    edited = _with_sections(with_it.path, onnx=_interface_graph(body))
+    engines = ["reference", "native"] if HAVE_ORT else ["reference"]
+    typing = [TEXTS[2], TEXTS[4], TEXTS[5], "Anna walked to Pa"]
+    with keyglide.open(without.path, engine="reference") as plain:
+        for engine in engines:
+            with keyglide.open(edited, engine=engine) as db:
+                assert db.info["reranker"] is not None and db.compat.status == "full"
+                for text in typing:
+                    assert db.predict(text, 5) == plain.predict(text, 5)
+                # Next-word questions run the graph (adjust 0: the n-gram order again).
+                assert [w for w, _ in db.predict(TEXTS[1], 5)] == [
+                    w for w, _ in plain.predict(TEXTS[1], 5)
+                ]
+
+
+def test_a_nan_that_no_sensitive_operator_reads_does_not_stop_the_run(built):
+    """adjust = where(nan == nan, 0, id / 1000): a NaN made and then dropped by Equal, as
+    every runtime drops it, reaches no NAN_SENSITIVE operator and not adjust, so the run is
+    applied, the same way by both engines."""
+    with_it, without, _ = built
+
+    def body(g):
+        zero = g.initializer("zero", np.zeros((1, 1), np.float32))
+        nan = g.node("Div", [zero, zero], "nan")
+        never = g.node("Equal", [nan, nan], "never")
+        ids = g.node("Cast", ["candidates"], "ids", to=1)
+        scaled = g.node("Mul", [ids, g.initializer("milli", np.array(1e-3, np.float32))], "s")
+        g.node("Where", [never, zero, scaled], "adjust")
+
+    edited = _with_sections(with_it.path, onnx=_interface_graph(body))
+    engines = ["reference", "native"] if HAVE_ORT else ["reference"]
+    with keyglide.open(without.path, engine="reference") as plain:
+        plain_answers = [plain.predict(text, 12) for text in TEXTS]
+    answers = []
+    for engine in engines:
+        with keyglide.open(edited, engine=engine) as db:
+            answers.append([db.predict(text, 12) for text in TEXTS])
+    assert answers[0] != plain_answers  # applied
+    assert all(a == answers[0] for a in answers)
+
+
+@pytest.mark.parametrize("weight", [1e300, 1e308])
+def test_reranked_scores_are_bounded(built, weight):
+    """adjust(c) = c's id, times a huge weight: raw scores far apart (1e300: scores no lower
+    than log10 -99) or beyond float64 (1e308: the run is not applied)."""
+    with_it, without, _ = built
+
+    def body(g):
+        g.node("Cast", ["candidates"], "adjust", to=1)
+
+    with LangDBFile.open(with_it.path) as f:
+        info = json.loads(f.neural[0])
+    info["weight"] = weight
+    edited = _with_sections(with_it.path, info=info, onnx=_interface_graph(body))
+    engines = ["reference", "native"] if HAVE_ORT else ["reference"]
+    answers = []
+    with keyglide.open(without.path, engine="reference") as plain:
+        for engine in engines:
+            with keyglide.open(edited, engine=engine) as db:
+                got = [db.predict(text, 12) for text in TEXTS]
+                answers.append(got)
+                scores = [s for answer in got for _, s in answer]
+                assert all(-990000 <= s <= 0 for s in scores)
+                assert math.isfinite(db.logprob(TEXTS[1])) and math.isfinite(
+                    db.perplexity(TEXTS[1])
+                )
+                if weight == 1e308:
+                    assert got == [plain.predict(text, 12) for text in TEXTS]
+    assert all(a == answers[0] for a in answers)
+
+
+# --- scoring a text costs the same for every token ----------------------------------------------
+
+FIXTURE = os.path.join(
+    os.path.dirname(__file__), "..", "langdb", "fixtures", "1.3", "neural-3.langdb"
+)
+FIXTURE_WORDS = "the old man walked to the river and the market in the morning station".split()
+
+
+def _engines_here() -> list[str]:
+    from keyglide.engines import native
+
+    return ["reference", "native"] if native.available()[0] and HAVE_ORT else ["reference"]
+
+
+@pytest.mark.parametrize("engine", ["reference", "native"])
+def test_scoring_a_text_reads_each_token_a_bounded_number_of_times(engine, monkeypatch):
+    """Count the characters of text the n-gram engine is asked about while a text of one
+    long sentence is scored: a constant per token, however long the sentence."""
+    if engine not in _engines_here():
+        pytest.skip("the native engine or onnxruntime is not available")
+    from keyglide.engines.native import NativeEngine
+    from keyglide.engines.reference import ReferenceEngine
+
+    cls = NativeEngine if engine == "native" else ReferenceEngine
+    asked: list[int] = []
+    original = cls.candidates
+
+    def counting(self, text, k):
+        asked.append(len(text))
+        return original(self, text, k)
+
+    monkeypatch.setattr(cls, "candidates", counting)
+    rng = random.Random(3)
+    per_token = {}
+    with keyglide.open(FIXTURE, engine=engine) as db:
+        for n in (100, 800):
+            text = " ".join(rng.choice(FIXTURE_WORDS) for _ in range(n))
+            asked.clear()
+            db.logprob(text)
+            assert len(asked) > n // 2  # most tokens are in a shortlist: asked about
+            per_token[n] = sum(asked) / n
+    # The n-gram model reads two words before each token: "word word " at most.
+    longest = max(map(len, FIXTURE_WORDS))
+    assert per_token[800] <= 2 * longest + 2 and per_token[100] <= 2 * longest + 2
+
+
+def _defined_score_sum(engine, text: str) -> tuple[int, int]:
+    """FORMAT.md section 11 as written: each token's scoring shortlist asked after the whole
+    of its sentence, and the graph fed its whole history."""
+    from keyglide import text as contract
+    from keyglide.neural.rerank import rerank_scores
+
+    total, tokens = engine.base.score_sum(text)
+    info = engine.reranker.info
+    history: list[int] = []
+    for sentence in contract.sentences(text):
+        ids = [engine._lookup(w) for w in sentence]
+        for i, word in enumerate(ids):
+            if word >= 3:
+                found = engine.base.candidates(" ".join(sentence[:i]) + " ", info.shortlist)
+                shortlist = np.array(found, dtype=np.int64).reshape(-1, 2)
+                where = np.flatnonzero(shortlist[:, 0] == word)
+                if len(where):
+                    feed = history_feed(history, info.history_words, engine._vocab_size)
+                    scores = rerank_scores(
+                        engine.reranker, shortlist, ids[:i], feed, 0, engine._vocab_size
+                    )
+                    total += int(scores[where[0]] - shortlist[where[0], 1])
+            history.append(word)
+    return total, tokens
+
+
+@pytest.fixture(scope="module")
+def fixture_dbs():
+    dbs = [keyglide.open(FIXTURE, engine=engine) for engine in _engines_here()]
+    yield dbs
+    for db in dbs:
+        db.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from([*FIXTURE_WORDS, "Mary", "London", "sea.", "qqq", ". ", "\n\n", "'"]),
+            st.text(max_size=6),
+        ),
+        max_size=60,
+    )
+)
+def test_scoring_a_text_is_the_definition(fixture_dbs, words):
+    text = " ".join(words)
+    for db in fixture_dbs:
+        assert db._engine.score_sum(text) == _defined_score_sum(db._engine, text)

@@ -61,6 +61,7 @@ from keyglide.errors import (
     UnsupportedVersion,
     VersionConflict,
 )
+from keyglide.neural.rerank import check_sections as check_reranker
 from keyglide.reader import LangDBFile
 
 POINTER = "active.json"
@@ -248,6 +249,7 @@ class Store:
         with opened as db:  # O(1): say early what is wrong with the file
             language, version = _names_of(db)
             _check_readable(db)
+            check_reranker(db.neural)  # format 1.3: a reranker no engine would open
         directory, final = self._dir(language), self._file(language, version)
         action = f"cannot install {language} {version} from {source} into {self._root}"
         with self._writing(action):

@@ -4,11 +4,15 @@ This is the definition the onnxruntime session is checked against, as the Python
 engine is the definition for the C kernel, so it follows the operator specifications of
 opset 17 (https://onnx.ai/onnx/operators/) rather than chasing speed.
 
-``check(model)`` validates a graph without running it: IR version and opset, every
-operator in ``OPS``, every node input defined by a graph input, an initializer or an
-earlier node (ONNX requires topological order), every name defined once, attributes known
-and of the right type. ``run(model, feeds)`` checks the graph and the feeds (every input
-fed, with its declared element type, rank and fixed sizes), then runs the nodes in order.
+``check(model)`` validates a graph without running it: IR version and opset (each domain
+imported once), every operator in ``OPS``, every node input defined by a graph input, an
+initializer or an earlier node (ONNX requires topological order), every name defined once,
+node names distinct, attributes known and of the right type, and every float initializer
+and float attribute finite. It refuses at least what onnxruntime refuses when it loads a
+graph (onnxruntime checks node names and IR versions too), so that a graph either runtime
+would refuse is refused the same way by both. ``run(model, feeds)`` checks the graph and
+the feeds (every input fed, with its declared element type, rank and fixed sizes), then
+runs the nodes in order.
 
 Element types follow the specifications, narrowed to what onnxruntime's CPU kernels
 implement, so that a graph this module runs, onnxruntime runs too (``OPS`` lists the types
@@ -44,6 +48,9 @@ from keyglide.neural.proto import (
 OPSET = 17
 IR_VERSION = 8  # the IR version that came with opset 17
 MIN_IR_VERSION = 3  # the first with opset_import
+# The newest IR version onnxruntime 1.19 (the oldest release keyglide runs graphs with)
+# loads; a later one is refused there, so it is refused here whatever is installed.
+MAX_IR_VERSION = 10
 # The largest tensor a graph may make (64 MB of float32): a node whose output would be larger
 # is an error before anything is allocated. A reranker's tensors are a few hundred thousand
 # elements; a crafted graph could otherwise broadcast its way to gigabytes.
@@ -324,6 +331,14 @@ def check(model: Model) -> None:
     """Raise ``NeuralModelError`` unless ``model`` is a graph this module can run."""
     if model.ir_version < MIN_IR_VERSION:
         raise NeuralModelError(f"IR version {model.ir_version} is older than {MIN_IR_VERSION}")
+    if model.ir_version > MAX_IR_VERSION:
+        raise NeuralModelError(
+            f"IR version {model.ir_version} is newer than {MAX_IR_VERSION}, the newest "
+            "every supported onnxruntime loads"
+        )
+    domains = [_domain_name(d) for d, _ in model.opset_import]
+    if len(set(domains)) != len(domains):
+        raise NeuralModelError("the graph imports an operator set domain more than once")
     opset = model.opset("")
     if opset != OPSET:
         found = "no opset" if opset is None else f"opset {opset}"
@@ -340,6 +355,7 @@ def check(model: Model) -> None:
 
     for tensor in graph.initializers:
         define(tensor.name, "an initializer")
+        _check_finite(tensor.array, f"initializer {tensor.name!r}")
     inputs = set()
     for value in graph.inputs:
         if value.name in inputs:
@@ -347,7 +363,13 @@ def check(model: Model) -> None:
         inputs.add(value.name)
         if value.name not in defined:  # an input may override an initializer of its name
             define(value.name, "a graph input")
+    node_names: set[str] = set()
     for i, node in enumerate(graph.nodes):
+        # Node names are optional, but those given are distinct (onnxruntime refuses a
+        # graph with two nodes of one name).
+        if node.name and node.name in node_names:
+            raise NeuralModelError(f"{_describe(i, node)}: another node has the same name")
+        node_names.add(node.name)
         _check_node(node, _describe(i, node), defined)
         define(node.outputs[0], f"{_describe(i, node)}: output")
     outputs = set()
@@ -357,6 +379,18 @@ def check(model: Model) -> None:
         if value.name in outputs:
             raise NeuralModelError(f"graph output {value.name!r} is declared twice")
         outputs.add(value.name)
+
+
+def _domain_name(domain: str) -> str:
+    return "" if domain == "ai.onnx" else domain
+
+
+def _check_finite(array: np.ndarray, what: str) -> None:
+    """A float constant holds no NaN and no infinity: a weight that is not a number is
+    damage, and what a runtime makes of it is not defined the same way by all (onnxruntime's
+    ReduceMax skips a NaN where numpy's propagates it)."""
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise NeuralModelError(f"{what} holds a value that is not finite (NaN or infinity)")
 
 
 def _describe(i: int, node: Node) -> str:
@@ -391,6 +425,9 @@ def _check_node(node: Node, where: str, defined: set[str]) -> None:
     if len(set(names)) != len(names):
         raise NeuralModelError(f"{where}: an attribute appears twice")
     for attribute in node.attributes:
+        if attribute.type in (AttributeType.FLOAT, AttributeType.FLOATS):
+            values = np.array(attribute.value, dtype=np.float64)
+            _check_finite(values, f"{where}: attribute {attribute.name!r}")
         spec = op.attributes.get(attribute.name)
         if spec is None:
             raise NeuralModelError(f"{where}: unknown attribute {attribute.name!r}")
@@ -419,14 +456,21 @@ def _attributes(op: Op, node: Node) -> dict[str, object]:
 # --- running --------------------------------------------------------------------------------
 
 
-def run(model: Model | bytes, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The graph's outputs, by name, for ``feeds`` (graph input name -> numpy array)."""
+def run(
+    model: Model | bytes,
+    feeds: Mapping[str, np.ndarray],
+    made: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """The graph's outputs, by name, for ``feeds`` (graph input name -> numpy array). With
+    ``made``, every node's output is also stored there, by name (not copied)."""
     if not isinstance(model, Model):
         model = decode(model)
     check(model)
     values = _fed(model.graph, feeds)
     for i, node in enumerate(model.graph.nodes):
         values[node.outputs[0]] = _evaluate(node, _describe(i, node), values)
+        if made is not None:
+            made[node.outputs[0]] = values[node.outputs[0]]
     results = {}
     for value in model.graph.outputs:
         result = values[value.name]

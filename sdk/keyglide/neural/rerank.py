@@ -10,15 +10,21 @@ shortlist by
 
 Scoring a text applies the same to each token that is in the next-word shortlist at its
 place, so perplexity measures the reranked model.
+
+A run of the graph in which a NaN reaches an operator that runtimes treat differently
+(``NAN_SENSITIVE``), or whose ``adjust`` is not finite, is not applied: that shortlist keeps
+its n-gram scores and order, in both runtimes. A reranked score is at least -990000 (log10
+-99).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +43,19 @@ OUTPUTS = {"adjust": 1}
 MAX_SHORTLIST = 256
 _UP_TO_LAST_SPACE = re.compile(r".*\s", re.S)
 
-Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
+# The range of a reranked score: from ARPA's log10 probability -99 (a probability of zero,
+# the score of "<s>") to the largest int32 (the kernel's scores are int32).
+SCORE_MIN, SCORE_MAX = -990000, (1 << 31) - 1
+
+# The operators whose result on a NaN is not the same in every runtime: numpy's maximum keeps
+# a NaN that onnxruntime's ReduceMax, Relu and Clip may drop, and a NaN cast to an integer is
+# undefined. Every other operator keyglide runs carries a NaN to its output as IEEE
+# arithmetic does, or drops it the same way everywhere (Equal, Where, Gather), so a run is
+# checked for NaN at the float inputs of these and nowhere else but ``adjust``.
+NAN_SENSITIVE = frozenset({"ReduceMax", "Relu", "Clip", "Cast"})
+
+# A runner returns the graph's ``adjust`` and whether any node made a NaN.
+Runner = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, bool]]
 
 
 @dataclass(frozen=True)
@@ -123,29 +141,73 @@ class Reranker:
         model = proto.decode(sections[1])
         check_interface(model, info)
         reference.check(model)
-        check_sizes(model, info)
+        watched = check_sizes(model, info)
         if runtime == "reference":
-            return cls(
-                info, sections[1], lambda feeds: reference.run(model, feeds)["adjust"], "reference"
-            )
+
+            def run_reference(feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, bool]:
+                made: dict[str, np.ndarray] = {}
+                adjust = reference.run(model, feeds, made)["adjust"]
+                return adjust, _holds_nan(made[name] for name in watched)
+
+            return cls(info, sections[1], run_reference, "reference")
         from keyglide.neural import runtime as ort
 
         reason = ort.check_onnxruntime(info.min_onnxruntime)
         if reason is not None:
             raise RuntimeUnavailable(reason)
-        # The graph was checked above, and the feeds are made here to the interface.
-        session = ort.Session(model, check=False)
-        return cls(info, sections[1], lambda feeds: session.run(feeds)["adjust"], "onnxruntime")
+        # The graph was checked above, and the feeds are made here to the interface. The
+        # watched tensors are outputs too, so that onnxruntime's run is checked where the
+        # reference's is.
+        session = ort.Session(_with_outputs(model, watched), check=False)
 
-    def adjust(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        out = np.asarray(self._runner(feeds))
+        def run_onnxruntime(feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, bool]:
+            outputs = session.run(feeds)
+            return outputs["adjust"], _holds_nan(outputs[name] for name in watched)
+
+        return cls(info, sections[1], run_onnxruntime, "onnxruntime")
+
+    def adjust(self, feeds: dict[str, np.ndarray]) -> np.ndarray | None:
+        """The graph's ``adjust`` for ``feeds``, as float64, or None when a NaN reached a
+        ``NAN_SENSITIVE`` operator or ``adjust`` is not finite (FORMAT.md section 11: the run
+        is not applied)."""
+        out, nan = self._runner(feeds)
+        out = np.asarray(out)
         expected = feeds["candidates"].shape
         if out.shape != expected or out.dtype != np.float32:
             raise NeuralModelError(
                 f"the reranker's output 'adjust' is {out.dtype}{list(out.shape)}, not "
                 f"float32{list(expected)}"
             )
+        if nan or not np.isfinite(out).all():
+            return None
         return out[0].astype(np.float64)
+
+
+def _holds_nan(values: Iterable[np.ndarray]) -> bool:
+    """Whether any of the float tensors holds a NaN."""
+    return any(np.isnan(v).any() for v in values)
+
+
+def _nan_watched(model: Any, made: dict[str, np.ndarray]) -> tuple[str, ...]:
+    """The float32 tensors that nodes make (``made``, by a run of the reference: a node's
+    element type does not change with the feeds) and a ``NAN_SENSITIVE`` node reads. Graph
+    inputs and initializers are finite (the feeds are made so, weights are checked)."""
+    read = {
+        name for node in model.graph.nodes if node.op_type in NAN_SENSITIVE for name in node.inputs
+    }
+    return tuple(name for name, value in made.items() if name in read and value.dtype == np.float32)
+
+
+def _with_outputs(model: Any, names: tuple[str, ...]) -> Any:
+    """``model`` with the tensors ``names`` also outputs (float32, as ``_nan_watched`` found)."""
+    from keyglide.neural.proto import DataType, ValueInfo
+
+    graph = model.graph
+    declared = {v.name for v in graph.outputs}
+    extra = tuple(ValueInfo(name, DataType.FLOAT, None) for name in names if name not in declared)
+    return dataclasses.replace(
+        model, graph=dataclasses.replace(graph, outputs=graph.outputs + extra)
+    )
 
 
 class RuntimeUnavailable(Exception):
@@ -173,12 +235,14 @@ def check_interface(model: Any, info: NeuralInfo) -> None:
 _SHAPE_INPUTS = {"Reshape": 1, "Unsqueeze": 1, "Squeeze": 1, "ReduceSum": 1}
 
 
-def check_sizes(model: Any, info: NeuralInfo) -> None:
+def check_sizes(model: Any, info: NeuralInfo) -> tuple[str, ...]:
     """The graph makes no tensor larger than ``reference.MAX_ELEMENTS`` on any input, or
     ``RuntimeUnavailable``: an onnxruntime session, unlike the reference, does not ask
     before it allocates, so keyglide does not run such a graph (the file is not damaged:
-    it is read without its reranker). A graph that fails on the inputs is
-    ``NeuralModelError``.
+    it is read without its reranker). A graph that fails on the inputs, or whose run on
+    them would not be applied (a NaN read by a ``NAN_SENSITIVE`` node, an ``adjust`` that
+    is not finite), is ``NeuralModelError``. Returns the tensors a run checks for NaN
+    (``_nan_watched``).
 
     With constant shapes and axes, a tensor's size grows with the shortlist's length L and
     nothing else the inputs hold, so one run of the reference, which checks every node's
@@ -204,10 +268,18 @@ def check_sizes(model: Any, info: NeuralInfo) -> None:
         "candidates": np.full((1, size), FIRST_WORD_ID, dtype=np.int64),
         "ngram": np.full((1, size), -1, dtype=np.float32),
     }
+    made: dict[str, np.ndarray] = {}
     try:
-        reference.run(model, longest)
+        adjust = reference.run(model, longest, made)["adjust"]
     except reference.TensorTooLarge as e:
         raise RuntimeUnavailable(f"the reranker is too large to run: {e}") from None
+    watched = _nan_watched(model, made)
+    if _holds_nan(made[name] for name in watched) or not np.isfinite(adjust).all():
+        raise NeuralModelError(
+            "the reranker's run on the longest shortlist with an empty history is not "
+            "finite (a NaN where runtimes differ, or in 'adjust')"
+        )
+    return watched
 
 
 class RerankedEngine(Engine):
@@ -219,6 +291,7 @@ class RerankedEngine(Engine):
         self.name = base.name
         self.base, self.reranker = base, reranker
         self._vocab_size = vocab_size
+        self._order = order
         # The n-gram model reads N-1 words of the sentence and the graph C: a tail of the text
         # with more tokens than both (and the word being typed) reads the same.
         self._tail_tokens = max(order, reranker.info.context_words + 1)
@@ -332,8 +405,12 @@ class RerankedEngine(Engine):
     # --- scoring -----------------------------------------------------------------------
 
     def score_sum(self, text: str) -> tuple[int, int]:
+        """The engine's sum, with each token in its scoring shortlist rescored. Each token
+        costs the same whatever its place: the n-gram model reads the last N-1 words of
+        the sentence and the graph the last C, so only those are asked about."""
         total, tokens = self.base.score_sum(text)
-        size = self.reranker.info.shortlist
+        info = self.reranker.info
+        size, count, words = info.shortlist, info.history_words, info.context_words
         history: list[int] = []
         for sentence in contract.sentences(text):
             ids = [self._id(w) for w in sentence]
@@ -341,16 +418,21 @@ class RerankedEngine(Engine):
                 if word < 3:  # <unk> is never in a shortlist
                     history.append(word)
                     continue
-                shortlist = _pairs(self.base.candidates(" ".join(sentence[:i]) + " ", size))
+                # "<s>" and the sentence's last N-1 words: its tokens, spaced, read back the
+                # same, and the engine puts "<s>" first when the sentence is shorter.
+                asked = " ".join(sentence[max(0, i - self._order + 1) : i]) + " "
+                shortlist = _pairs(self.base.candidates(asked, size))
                 where = np.flatnonzero(shortlist[:, 0] == word)
                 if len(where):
-                    count = self.reranker.info.history_words
                     feed = history_feed(history[-count:], count, self._vocab_size)
+                    sentence_ids = ids[max(0, i - words) : i]
                     scores = rerank_scores(
-                        self.reranker, shortlist, ids[:i], feed, 0, self._vocab_size
+                        self.reranker, shortlist, sentence_ids, feed, 0, self._vocab_size
                     )
                     total += int(scores[where[0]] - shortlist[where[0], 1])
                 history.append(word)
+                if len(history) > 2 * count:
+                    del history[:-count]
         return total, tokens
 
     def close(self) -> None:
@@ -402,15 +484,33 @@ def rerank_scores(
         "ngram": ngram.astype(np.float32)[None, :],
     }
     adjust = reranker.adjust(feeds)
-    raw = LN10 * (ngram + info.weight * adjust)
-    log_mass = _logsumexp(LN10 * ngram) / LN10
-    final = log_mass + (raw - _logsumexp(raw)) / LN10
-    return np.rint(final * SCORE_SCALE).astype(np.int64)
+    if adjust is None:
+        return shortlist[:, 1].copy()  # a run that made a NaN is not applied
+    with np.errstate(all="ignore"):
+        raw = LN10 * (ngram + info.weight * adjust)
+        if not np.isfinite(raw).all():  # weight * adjust beyond float64
+            return shortlist[:, 1].copy()
+        log_mass = _logsumexp(LN10 * ngram) / LN10
+        final = log_mass + (raw - _logsumexp(raw)) / LN10
+        return np.clip(np.rint(final * SCORE_SCALE), SCORE_MIN, SCORE_MAX).astype(np.int64)
 
 
 def _logsumexp(values: np.ndarray) -> float:
     top = values.max()
     return float(top + np.log(np.exp(values - top).sum()))
+
+
+def check_sections(sections: tuple[bytes, bytes] | None) -> None:
+    """Raise ``NeuralModelError`` when a file's reranker (``LangDBFile.neural``) is damaged:
+    when every engine would refuse to open the file (FORMAT.md section 11). A reranker that
+    cannot run here (another interface, a graph too large) is not damage: the file opens
+    without it. Runs the reference once; onnxruntime is not needed."""
+    if sections is None:
+        return
+    try:
+        Reranker.load(sections, "reference")
+    except RuntimeUnavailable:
+        pass
 
 
 def attach(engine: Engine, file: Any, runtime: str) -> tuple[Engine, str | None]:
