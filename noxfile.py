@@ -79,6 +79,25 @@ def faults(session: nox.Session) -> None:
     session.run("pytest", "tests/test_store_faults.py", *session.posargs, env=env)
 
 
+@nox.session(python=PYTHON)
+def differential(session: nox.Session) -> None:
+    """The Python reader against the C kernel on mutants of valid langdb files.
+
+    ``nox -s differential -- N [--seed S] [--save DIR]`` judges N mutants (default 100000)
+    numbered from S (default 0), so a run is repeatable: byte flips, truncations, header and
+    section-table edits and interior elements with their checksums recomputed, META's JSON
+    (depth, numbers, types) and the reranker sections of format 1.3 files. Both readers must
+    give the same verdict at open and after verify(), and the same answers where both accept
+    (``tests/test_differential.py``). Prints the disagreements by kind, fails on any;
+    ``--save DIR`` keeps each disagreeing mutant.
+    """
+    install(session, "dev")
+    args = list(session.posargs)
+    if not (args and args[0].isdigit()):
+        args.insert(0, "100000")
+    session.run("python", "tests/test_differential.py", *args, env={"KEYGLIDE_REQUIRE_NATIVE": "1"})
+
+
 # The tests that drive the C kernel: run against a sanitized build by ``nox -s sanitize``.
 SANITIZED_TESTS = [
     "tests/test_native.py",

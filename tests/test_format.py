@@ -19,6 +19,7 @@ from keyglide.build.write import write_langdb
 from keyglide.errors import BuildError, ChecksumMismatch
 from keyglide.format import (
     FIRST_WORD_ID,
+    META_MAX_DEPTH,
     SECTION_ALIGN,
     SPECIAL_TOKENS,
     TOP_LIST_LENGTH,
@@ -281,7 +282,20 @@ INVALID_MODELS = {
     "meta wrong order": lambda m: m.meta.__setitem__("order", 9),
     "meta not JSON": lambda m: m.meta.__setitem__("recipe", {1, 2}),
     "meta NaN": lambda m: m.meta.__setitem__("recipe", float("nan")),
+    "meta order a float": lambda m: m.meta.__setitem__("order", float(m.order)),
+    "meta count a float": lambda m: m.meta.__setitem__(
+        "ngram_counts", [float(order.count) for order in m.orders]
+    ),
+    "meta too deep": lambda m: m.meta.__setitem__("recipe", _nested(META_MAX_DEPTH)),
 }
+
+
+def _nested(depth: int) -> list:
+    """A list nested ``depth`` deep: [[...[]...]]."""
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
 
 
 @pytest.mark.parametrize("change", INVALID_MODELS.values(), ids=INVALID_MODELS.keys())
@@ -289,6 +303,14 @@ def test_invalid_models_are_refused(tmp_path, small_model, change):
     with pytest.raises(BuildError):
         write_langdb(tmp_path / "x.langdb", _break(small_model, change))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_metadata_as_deep_as_the_format_allows_is_written(tmp_path, small_model):
+    """META itself is depth 1, so a value nested META_MAX_DEPTH - 1 deep is the deepest."""
+    deep = _break(small_model, lambda m: m.meta.__setitem__("recipe", _nested(META_MAX_DEPTH - 1)))
+    write_langdb(tmp_path / "x.langdb", deep)
+    with LangDBFile.open(tmp_path / "x.langdb") as f:
+        f.verify()
 
 
 def test_build_errors_say_what_is_wrong(tmp_path, small_model):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import struct
 import zlib
 
@@ -29,6 +30,7 @@ from keyglide.errors import (
 from keyglide.format import (
     BYTE_ORDER_MARK,
     HEADER,
+    META_MAX_DEPTH,
     SECTION_ENTRY,
     SPECIAL_TOKENS,
     UNK,
@@ -38,7 +40,7 @@ from keyglide.format import (
     header_crc,
     section_id,
 )
-from keyglide.reader import Column, LangDBFile
+from keyglide.reader import Column, LangDBFile, is_json_integer, json_depth, meta_problem
 
 TINY_VOCAB = [*SPECIAL_TOKENS, "a", "b", "don't", "ß", "д"]
 
@@ -380,6 +382,91 @@ def test_meta_must_agree_with_the_sections(tiny):
         file.verify()
 
 
+def _meta_spelled(tiny: bytes, key: str, spelled: str) -> bytes:
+    """tiny with META's ``key`` written as the raw JSON text ``spelled``."""
+    meta = json.loads(section(tiny, Kind.META))
+    meta[key] = "\0VALUE"
+    return replaced(
+        tiny, Kind.META, 0, json.dumps(meta).replace('"\\u0000VALUE"', spelled).encode()
+    )
+
+
+@pytest.mark.parametrize("depth", [META_MAX_DEPTH - 1, META_MAX_DEPTH])
+def test_meta_may_nest_as_deep_as_the_limit(tiny, depth):
+    """The META object itself is depth 1: a value nested depth - 1 deep makes it depth."""
+    opens(_meta_spelled(tiny, "deep", "[" * (depth - 1) + "]" * (depth - 1))).verify()
+
+
+@pytest.mark.parametrize("depth", [META_MAX_DEPTH + 1, 600, 980])
+def test_meta_nested_deeper_than_the_limit_is_corrupt(tiny, depth):
+    """Refused at open however a JSON parser's recursion limit falls (FORMAT.md section 7)."""
+    data = _meta_spelled(tiny, "deep", '{"a":' * (depth - 1) + "0" + "}" * (depth - 1))
+    with pytest.raises(CorruptLangDB, match=f"META is nested more than {META_MAX_DEPTH}"):
+        opens(data)
+
+
+@pytest.mark.parametrize(
+    "key,spelled",
+    [
+        ("order", "3.0"),
+        ("order", "3e0"),
+        ("order", "30e-1"),
+        ("order", "3.0000000000000001"),
+        ("vocab_size", "8.0"),
+        ("vocab_size", "0.8e1"),
+        ("ngram_counts", "[8, 1e1, 10]"),
+        ("ngram_counts", "[8.0, 10, 10]"),
+        ("ngram_counts", "[true, 10, 10]"),
+    ],
+)
+def test_meta_counts_must_be_json_integers(tiny, key, spelled):
+    """A number Python's == takes for the count is still not an integer literal."""
+    counts = json.loads(section(tiny, Kind.META))["ngram_counts"]
+    spelled = spelled.replace("[8, 1e1, 10]", f"[{counts[0]}, {counts[1]}e0, {counts[2]}]")
+    spelled = spelled.replace("[8.0, 10, 10]", f"[{counts[0]}.0, {counts[1]}, {counts[2]}]")
+    file = opens(_meta_spelled(tiny, key, spelled))
+    with pytest.raises(CorruptLangDB, match=f"metadata {key} .* not made of JSON integers"):
+        file.verify()
+
+
+def test_meta_booleans_are_not_counts(tiny):
+    """true == 1 in Python: a count of 1 must still be spelled 1."""
+    meta = json.loads(section(tiny, Kind.META))
+    facts = {"order": 2, "vocab_size": 3, "ngram_counts": [3, 1]}
+    assert meta_problem({**meta, **facts}, 2, 3, [3, 1]) is None
+    spelled = {**meta, **facts, "ngram_counts": [3, True]}
+    assert "not made of JSON integers" in meta_problem(spelled, 2, 3, [3, 1])
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3)
+    ),
+    max_leaves=20,
+)
+
+
+def _depth(value) -> int:
+    if isinstance(value, dict):
+        value = list(value.values())
+    if not isinstance(value, list):
+        return 0
+    return 1 + max(map(_depth, value), default=0)
+
+
+@given(json_values)
+def test_json_depth_counts_nested_arrays_and_objects(value):
+    assert json_depth(json.loads(json.dumps(value))) == _depth(value)
+
+
+@given(json_values.filter(lambda v: not isinstance(v, (list, dict))))
+def test_json_integers_are_exactly_the_integer_literals(value):
+    text = json.dumps(value)
+    literal = re.fullmatch(r"-?(0|[1-9][0-9]*)", text) is not None
+    assert is_json_integer(json.loads(text)) == literal
+
+
 # --- invariants checked by verify (valid checksums) -----------------------------------------
 
 
@@ -421,6 +508,8 @@ INVARIANTS = {
     "children decreasing": (_u8_edit(Kind.CHILDREN, 1, 1, 200), "CHILDREN"),
     "children unsorted": (_u8_edit(Kind.WORDS, 3, 1, 0), "sorted"),  # node 0's children 0, 5
     "codebook decreasing": (_u8_edit(Kind.PROB_CODEBOOK, 2, 3, 0x7F), "decreases"),
+    # The last score (an unused code) made about 2^30: five such scores overflow 32 bits.
+    "codebook score too high": (_u8_edit(Kind.PROB_CODEBOOK, 2, 1023, 0x3F), "beyond"),
     "<s> score": (_u8_edit(Kind.PROB, 1, 1, 3), "<s>"),
     "top list": (_u8_edit(Kind.TOP_ENTRIES, 0, 0, lambda b: (b + 1) % 8), "TOP_ENTRIES_0"),
     "padding": (_padding, "padding"),

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from keyglide.engines import Suggestion
 from keyglide.engines.reference import ReferenceEngine
-from keyglide.format import BOS, SCORE_NEVER, SCORE_SCALE, SPECIAL_TOKENS
+from keyglide.format import BOS, MAX_CODEBOOK_SCORE, SCORE_NEVER, SCORE_SCALE, SPECIAL_TOKENS
 from keyglide.reader import LangDBFile
 
 
@@ -212,7 +212,7 @@ def test_a_perplexity_beyond_floats_is_infinite():
     model = unigrams_only([*SPECIAL_TOKENS, "a"])
     unigram = model.orders[0]
     unigram.prob_codebook[:] = SCORE_NEVER
-    unigram.prob_codebook[0] = -(2**31)  # absurd, but a valid non-decreasing codebook
+    unigram.prob_codebook[0] = -MAX_CODEBOOK_SCORE  # absurd, but the lowest a codebook may hold
     unigram.prob_codes[:] = 0
     unigram.prob_codes[1] = 1  # <s> keeps its SCORE_NEVER
     assert math.isinf(engine_for(model).perplexity("a a a"))

@@ -666,9 +666,17 @@ static kg_status verify_vocab(const kg_db *db)
     return KG_OK;
 }
 
-static int codebook_sorted(const kg_col *cb)
+/* The reader's MAX_CODEBOOK_SCORE: KG_FMT_MAX_ORDER scores always add up within int32,
+ * so that a verified file's suggestion scores are never saturated (kg_suggestion). */
+#define KG_MAX_CODEBOOK_SCORE (INT32_MAX / KG_FMT_MAX_ORDER)
+
+/* Non-decreasing, and every score within +-KG_MAX_CODEBOOK_SCORE. */
+static int codebook_valid(const kg_col *cb)
 {
     uint64_t i;
+    if (cb->n && (kg_codebook_get(cb, 0) < -KG_MAX_CODEBOOK_SCORE ||
+                  kg_codebook_get(cb, (uint32_t)(cb->n - 1)) > KG_MAX_CODEBOOK_SCORE))
+        return 0;
     for (i = 1; i < cb->n; i++)
         if (kg_codebook_get(cb, (uint32_t)i) < kg_codebook_get(cb, (uint32_t)(i - 1)))
             return 0;
@@ -696,9 +704,9 @@ static kg_status verify_trie(const kg_db *db)
     unsigned n, N = db->order;
     uint64_t i, j;
     for (n = 1; n <= N; n++) {
-        if (!codebook_sorted(&db->prob_cb[n]))
+        if (!codebook_valid(&db->prob_cb[n]))
             return KG_E_CORRUPT;
-        if (n < N && !codebook_sorted(&db->backoff_cb[n]))
+        if (n < N && !codebook_valid(&db->backoff_cb[n]))
             return KG_E_CORRUPT;
         if (n >= 2)
             for (i = 0; i < db->count[n]; i++)

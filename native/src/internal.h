@@ -118,13 +118,13 @@ uint32_t kg_crc32(uint32_t crc, const unsigned char *p, size_t n);
 /* ---- JSON (json.c) ---- */
 
 /* Whether p[0..n) is one JSON object as Python's json.loads accepts it after a strict
- * UTF-8 decode. */
+ * UTF-8 decode, nested at most META_MAX_DEPTH (64) arrays and objects deep. */
 int kg_json_is_object(const unsigned char *p, size_t n);
 
 /* Whether a META object (one kg_json_is_object accepted) passes the reader's
  * meta_problem(): every key of FORMAT.md section 7, tokenizer keyglide-text-1, order,
- * vocab_size and ngram_counts (count_1 .. count_N, `counts[0..order)`) equal to the
- * sections', language and data_version strings. */
+ * vocab_size and ngram_counts (count_1 .. count_N, `counts[0..order)`) JSON integers equal
+ * to the sections', language and data_version strings. */
 int kg_json_meta_matches(const unsigned char *p, size_t n, unsigned order, uint64_t vocab,
                          const uint64_t *counts);
 

@@ -1,19 +1,21 @@
 /* The META section's JSON: checked at open as the Python reader checks it (strict UTF-8
- * decode, then json.loads refusing NaN and Infinity, then "is it an object"), and compared
- * by kg_verify with the sections as the reader's meta_problem() compares it.
+ * decode, then json.loads refusing NaN and Infinity, then "is it an object" nested at most
+ * KG_JSON_MAX_DEPTH deep), and compared by kg_verify with the sections as the reader's
+ * meta_problem() compares it (FORMAT.md sections 7 and 8).
  *
  * The grammar is what CPython's json scanner accepts: RFC 8259 with duplicate keys allowed
  * (the last one wins), no control characters inside strings, and integers of at most 4300
  * digits (CPython's int() limit, which json.loads meets). Nesting is limited to
- * KG_JSON_MAX_DEPTH; CPython's own limit is its recursion limit (about 1000 minus the
- * caller's depth), so only absurd metadata can be judged differently.
+ * KG_JSON_MAX_DEPTH arrays and objects, the object itself included: the format's
+ * META_MAX_DEPTH, which both readers enforce (far below CPython's recursion limit, so no
+ * deeper text is ever judged by where a parser runs out of stack).
  *
  * The parser is iterative with a bit stack: no recursion, no allocation. */
 #include <string.h>
 
 #include "internal.h"
 
-#define KG_JSON_MAX_DEPTH 512
+#define KG_JSON_MAX_DEPTH 64 /* META_MAX_DEPTH of sdk/keyglide/format.py */
 #define KG_JSON_MAX_INT_DIGITS 4300
 
 static const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end)
@@ -277,75 +279,23 @@ static int string_equals(const unsigned char *p, const unsigned char *end, const
     return *s == '\0';
 }
 
-/* Python's `value == n` for the JSON value at p and a count n: an integer compares
- * exactly, true and false are 1 and 0, a float literal compares by its exact decimal
- * value (CPython compares the nearest double, which differs only for a literal that is
- * not an integer but rounds to one), anything else is unequal. */
-static int number_equals(const unsigned char *p, const unsigned char *end, uint64_t n)
+/* Whether the JSON value at p is an integer literal (no fraction, no exponent; true and
+ * false are not integers) whose value is n: the reader's is_json_integer(value) and
+ * value == n (FORMAT.md section 7). */
+static int integer_equals(const unsigned char *p, const unsigned char *end, uint64_t n)
 {
-    int is_int, negative = 0, in_fraction = 0;
-    long exp10 = 0, frac_digits = 0, trailing;
-    const unsigned char *q, *digits_end;
+    int is_int;
     uint64_t v = 0;
-    unsigned char digits[64];
-    size_t nd = 0, i;
+    const unsigned char *q = scan_number(p, end, &is_int);
 
-    if (end - p >= 4 && memcmp(p, "true", 4) == 0)
-        return n == 1;
-    if (end - p >= 5 && memcmp(p, "false", 5) == 0)
-        return n == 0;
-    q = scan_number(p, end, &is_int);
-    if (!q)
+    if (!q || !is_int)
         return 0;
-    if (*p == '-') {
-        negative = 1;
-        p++;
-    }
-    /* Significant digits (leading zeros dropped), the count of fraction digits, and the
-     * exponent. */
-    for (; p < q && (is_digit(*p) || *p == '.'); p++) {
-        if (*p == '.') {
-            in_fraction = 1;
-            continue;
-        }
-        frac_digits += in_fraction;
-        if (nd == 0 && *p == '0')
-            continue;
-        if (nd == sizeof digits)
-            return 0; /* far more digits than any count has */
-        digits[nd++] = *p;
-    }
-    digits_end = p;
-    if (digits_end < q) { /* 'e' or 'E' */
-        int exp_negative = 0;
-        p++;
-        if (*p == '+' || *p == '-')
-            exp_negative = *p++ == '-';
-        for (; p < q; p++) {
-            if (exp10 > 1000000)
-                break; /* beyond any count either way */
-            exp10 = exp10 * 10 + (*p - '0');
-        }
-        if (exp_negative)
-            exp10 = -exp10;
-    }
-    exp10 -= frac_digits;
-    for (trailing = 0; nd > 0 && digits[nd - 1] == '0'; nd--)
-        trailing++;
-    exp10 += trailing;
-    if (nd == 0)
-        return n == 0; /* zero, whatever its sign */
-    if (negative || exp10 < 0)
-        return 0;
-    for (i = 0; i < nd; i++) {
+    if (*p == '-') /* only -0 is a count: JSON has no leading zeros after it */
+        return q - p == 2 && p[1] == '0' && n == 0;
+    for (; p < q; p++) {
         if (v > (UINT64_MAX - 9) / 10)
-            return 0;
-        v = v * 10 + (uint64_t)(digits[i] - '0');
-    }
-    for (; exp10 > 0; exp10--) {
-        if (v > UINT64_MAX / 10)
-            return 0;
-        v *= 10;
+            return 0; /* far more digits than any count has */
+        v = v * 10 + (uint64_t)(*p - '0');
     }
     return v == n;
 }
@@ -392,8 +342,8 @@ int kg_json_meta_matches(const unsigned char *p, size_t size, unsigned order, ui
             return 0;
     if (!is_string(value[K_TOKENIZER]) || !string_equals(value[K_TOKENIZER], end, KG_TOKENIZER_ID))
         return 0;
-    if (!number_equals(value[K_ORDER], end, order) ||
-        !number_equals(value[K_VOCAB_SIZE], end, vocab))
+    if (!integer_equals(value[K_ORDER], end, order) ||
+        !integer_equals(value[K_VOCAB_SIZE], end, vocab))
         return 0;
     /* ngram_counts == [count_1, ..., count_N] */
     q = value[K_NGRAM_COUNTS];
@@ -401,7 +351,7 @@ int kg_json_meta_matches(const unsigned char *p, size_t size, unsigned order, ui
         return 0;
     q = skip_ws(q + 1, end);
     for (listed = 0; q < end && *q != ']'; listed++) {
-        if (listed == order || !number_equals(q, end, counts[listed]))
+        if (listed == order || !integer_equals(q, end, counts[listed]))
             return 0;
         q = skip_ws(skip_value(q, end), end);
         if (q < end && *q == ',')

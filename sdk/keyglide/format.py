@@ -29,6 +29,10 @@ UNK, BOS, EOS = 0, 1, 2
 FIRST_WORD_ID = 3
 
 MAX_ORDER = 5
+# The largest magnitude of a codebook score (checked by verify()): a score adds at most
+# MAX_ORDER of them (one probability, up to MAX_ORDER - 1 backoffs), and so always fits in
+# 32 bits, the width every reader reports a suggestion's score in.
+MAX_CODEBOOK_SCORE = (2**31 - 1) // MAX_ORDER
 SECTION_ALIGN = 8
 
 HEADER = struct.Struct("<8sHHIQQQIII12x")  # 64 bytes
@@ -96,6 +100,11 @@ def section_id(kind: Kind, order: int = 0) -> int:
 def split_section_id(sid: int) -> tuple[int, int]:
     return sid >> 8, sid & 0xFF
 
+
+# The deepest nesting of arrays and objects META may have (FORMAT.md section 7): the object
+# itself is depth 1. Builders write 5 or 6; the limit is far below any parser's recursion
+# limit, so every reader judges a deeper META alike (corrupt, at open).
+META_MAX_DEPTH = 64
 
 # The longest top list stored for one context. Top lists only make the kernel fast; a
 # reader that needs more entries than a list holds scans the context's children.

@@ -49,7 +49,9 @@ from keyglide.format import (
     KNOWN_OPTIONAL_FEATURES,
     KNOWN_REQUIRED_FEATURES,
     MAGIC,
+    MAX_CODEBOOK_SCORE,
     MAX_ORDER,
+    META_MAX_DEPTH,
     NEURAL_KINDS,
     SCORE_NEVER,
     SECTION_ALIGN,
@@ -551,12 +553,17 @@ class LangDBFile:
         raw = bytes(self._data[entry.offset : entry.offset + entry.length])
         if zlib.crc32(raw) != entry.crc32:
             raise self._fail(ChecksumMismatch, "the META checksum does not match")
+        too_deep = f"META is nested more than {META_MAX_DEPTH} arrays and objects deep"
         try:
             meta = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        except RecursionError:  # far deeper than the limit, wherever the parser gave up
+            raise self._fail(CorruptLangDB, too_deep) from None
+        except (UnicodeDecodeError, ValueError) as e:
             raise self._fail(CorruptLangDB, f"META is not UTF-8 JSON ({e})") from None
         if not isinstance(meta, dict):
             raise self._fail(CorruptLangDB, "META is not a JSON object")
+        if json_depth(meta) > META_MAX_DEPTH:
+            raise self._fail(CorruptLangDB, too_deep)
         self.meta: dict[str, Any] = meta
 
     def _entry(self, kind: Kind, order: int = 0) -> SectionEntry:
@@ -851,13 +858,18 @@ def vocab_problem(words: Sequence[bytes]) -> str | None:
 
 
 def codebook_problem(codebook: np.ndarray, width: int) -> str | None:
-    """2^(8 * width) non-decreasing i32 scores."""
+    """2^(8 * width) non-decreasing i32 scores, each within +-MAX_CODEBOOK_SCORE."""
     if len(codebook) != 1 << 8 * width:
         return f"{len(codebook)} entries, not {1 << 8 * width}"
     if len(codebook) and (codebook.min() < -(2**31) or codebook.max() >= 2**31):
         return "a score does not fit in 32 bits"
     if np.any(np.diff(codebook) < 0):
         return "the codebook decreases"
+    if len(codebook) and np.abs(codebook.astype(np.int64)).max() > MAX_CODEBOOK_SCORE:
+        return (
+            f"a score is beyond +-{MAX_CODEBOOK_SCORE}: {MAX_ORDER} of them may not add up "
+            "within 32 bits"
+        )
     return None
 
 
@@ -933,9 +945,32 @@ def start_score_problem(unigram_scores: np.ndarray) -> str | None:
     return None
 
 
+def json_depth(value: Any) -> int:
+    """How deep arrays and objects nest in a decoded JSON value: 0 for a scalar, 1 for a
+    flat array or object (FORMAT.md section 7)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, (list, tuple)):  # tuples: a writer's metadata
+            continue
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def is_json_integer(value: Any) -> bool:
+    """Whether a decoded JSON value came from an integer literal: no fraction, no exponent,
+    not true or false (FORMAT.md section 7). ``3.0``, ``3e0`` and ``true`` are not."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def meta_problem(
     meta: dict[str, Any], order: int, vocab_size: int, counts: Sequence[int]
 ) -> str | None:
+    if json_depth(meta) > META_MAX_DEPTH:  # refused at open; here for the writer
+        return f"metadata is nested more than {META_MAX_DEPTH} arrays and objects deep"
     missing = [key for key in META_KEYS if key not in meta]
     if missing:
         return f"metadata lacks {', '.join(missing)}"
@@ -943,8 +978,13 @@ def meta_problem(
         return f"metadata tokenizer is {meta['tokenizer']!r}, not {text.TOKENIZER_ID!r}"
     facts = {"order": order, "vocab_size": vocab_size, "ngram_counts": list(counts)}
     for key, value in facts.items():
-        if meta[key] != value:
-            return f"metadata {key} is {meta[key]!r}, but the sections say {value!r}"
+        stored = meta[key]
+        # Counts are JSON integers: Python's == would also take 3.0, 3e0 or true for 3.
+        integers = stored if isinstance(stored, list) else [stored]
+        if not all(map(is_json_integer, integers)):
+            return f"metadata {key} is {stored!r}, which is not made of JSON integers"
+        if stored != value:
+            return f"metadata {key} is {stored!r}, but the sections say {value!r}"
     for key in ("language", "data_version"):
         if not isinstance(meta[key], str):
             return f"metadata {key} is not a string"
