@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import random_model, written
+from conftest import build_model, random_model, written
 from display_support import display_forms
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -255,20 +255,24 @@ def assemble(
     minor: int = 0,
     required: int = 0,
     optional: int = 0,
+    last: tuple[int, ...] = (),
 ) -> bytearray:
     """A langdb with exactly these sections (id -> (elem_type, bytes)), laid out and
-    checksummed as the format says: whatever the sections mean."""
+    checksummed as the format says: whatever the sections mean. The sections are laid out
+    in id order, except the ids in ``last``, which end the file in that order (the table
+    stays sorted by id, as it must)."""
     count = len(sections)
     offset = 64 + 32 * count
-    table, body = b"", b""
-    for sid in sorted(sections):
+    entries, body = {}, b""
+    for sid in [*(s for s in sorted(sections) if s not in last), *last]:
         elem_type, data = sections[sid]
         pad = -offset % 8
         body += bytes(pad)
         offset += pad
-        table += SECTION_ENTRY.pack(sid, elem_type, offset, len(data), zlib.crc32(data))
+        entries[sid] = SECTION_ENTRY.pack(sid, elem_type, offset, len(data), zlib.crc32(data))
         body += data
         offset += len(data)
+    table = b"".join(entries[sid] for sid in sorted(entries))
     head = struct.pack(
         "<8sHHIQQQIII12x",
         b"KGLANGDB",
@@ -1039,6 +1043,42 @@ def sanitized_harness(tmp_path_factory) -> Path:
     return harness
 
 
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
+    "UBSAN_OPTIONS": "print_stacktrace=1",
+}
+HARNESS_STATUSES = {
+    0: "ok",
+    3: "CorruptLangDB",
+    4: "TruncatedLangDB",
+    5: "ChecksumMismatch",
+    6: "IncompatibleLangDB",
+}
+
+
+def run_harness(harness: Path, files: list[Path]) -> list[tuple[str, str]]:
+    """The sanitized harness over ``files``: asserts that no sanitizer reported anything and
+    returns each file's (open, verify) outcome as the Python error class names (verify is
+    "-" when the open failed)."""
+    run = subprocess.run(
+        [str(harness), *map(str, files)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **SANITIZER_ENV},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "runtime error" not in run.stderr, run.stderr[-3000:]
+    assert "AddressSanitizer" not in run.stderr, run.stderr[-3000:]
+    lines = run.stdout.splitlines()
+    assert len(lines) == len(files), run.stdout
+    result = []
+    for line in lines:
+        opened, verified = line.split()
+        judged = verified if verified == "-" else HARNESS_STATUSES[int(verified)]
+        result.append((HARNESS_STATUSES[int(opened)], judged))
+    return result
+
+
 def test_hostile_files_never_read_out_of_bounds(tmp_path, sanitized_harness):
     rng = random.Random(11)
     seeds = []
@@ -1066,32 +1106,95 @@ def test_hostile_files_never_read_out_of_bounds(tmp_path, sanitized_harness):
         path = tmp_path / f"{i:04d}.langdb"
         path.write_bytes(data)
         files.append(path)
-    env = {
-        **os.environ,
-        "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
-        "UBSAN_OPTIONS": "print_stacktrace=1",
-    }
-    run = subprocess.run(
-        [str(sanitized_harness), *map(str, files)], capture_output=True, text=True, env=env
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert "runtime error" not in run.stderr and "AddressSanitizer" not in run.stderr, run.stderr[
-        -3000:
-    ]
-    statuses = {
-        0: "ok",
-        3: "CorruptLangDB",
-        4: "TruncatedLangDB",
-        5: "ChecksumMismatch",
-        6: "IncompatibleLangDB",
-    }
-    for path, line in zip(files, run.stdout.splitlines(), strict=True):
-        opened, verified = line.split()
+    for path, (opened, verified) in zip(files, run_harness(sanitized_harness, files), strict=True):
         data = path.read_bytes()
-        assert statuses[int(opened)] == python_open(data), path.name
+        assert opened == python_open(data), path.name
         if verified != "-":
-            assert statuses[int(verified)] == python_verify(data), path.name
+            assert verified == python_verify(data), path.name
             assert_same_display(data)
+
+
+def column_values(elem_type: int, content: bytes) -> list[int]:
+    width = {ElemType.U8: 1, ElemType.U16: 2, ElemType.U24: 3, ElemType.U32: 4}[elem_type]
+    return [int.from_bytes(content[i : i + width], "little") for i in range(0, len(content), width)]
+
+
+def childless_last_word_model(seed: int, order: int):
+    """A random model in which the last word (id V - 1) has no children at order 2 and the
+    word before it has some: WORDS_2 ends with that word's children, in increasing order."""
+    rng = random.Random(seed)
+    words = sorted(
+        {"".join(rng.choice("abcdeéz") for _ in range(rng.randint(1, 3))) for _ in range(20)},
+        key=str.encode,
+    )
+    vocab = [*SPECIAL_TOKENS, *words]
+    last = len(vocab) - 1
+    heads = ["<s>", *vocab[3:last]]  # every word that may start an n-gram: not the last one
+    targets = ["</s>", *vocab[3:]]
+    scores = [-40000, -25000, -12000, -3000]
+    ngrams = {f"{vocab[last - 1]} {w}": (rng.choice(scores), 0) for w in rng.sample(targets, 4)}
+    for head in rng.sample(heads, len(heads) // 2):
+        for w in rng.sample(targets, rng.randint(1, 5)):
+            ngrams[f"{head} {w}"] = (rng.choice(scores), rng.choice(scores) // 10)
+    for n in range(3, order + 1):
+        shorter = [k for k in ngrams if len(k.split()) == n - 1 and k.split()[-1] != "</s>"]
+        for key in rng.sample(shorter, max(1, len(shorter) // 2)):
+            for w in rng.sample(targets, rng.randint(1, 3)):
+                ngrams[f"{key} {w}"] = (rng.choice(scores), 0)
+    return build_model(vocab, ngrams)
+
+
+def children_past_the_words(model) -> bytes:
+    """The model's file with the interior entry CHILDREN_1[V - 1] set to 0xFFFFFFFF and
+    WORDS_2 laid out last, every CRC correct: open checks only CHILDREN_1's end points, so it
+    opens; a verify that walked the children of word V - 2 to that entry before bounding it
+    would read WORDS_2 past the end of the file."""
+    data = written(model)
+    sections = sections_of(data)
+    children_id, words_id = section_id(Kind.CHILDREN, 1), section_id(Kind.WORDS, 2)
+    children = column_values(*sections[children_id])
+    words = column_values(*sections[words_id])
+    v = len(model.vocab)
+    # The preconditions of the read past the end: the children of V - 2 end WORDS_2.
+    assert children[v - 2] < children[v - 1] == children[v] == len(words)
+    assert words[children[v - 2] :] == sorted(set(words[children[v - 2] :]))
+    children[v - 1] = 0xFFFFFFFF
+    sections[children_id] = (ElemType.U32, b"".join(struct.pack("<I", c) for c in children))
+    out = bytes(assemble(sections, **header_fields(data), last=(words_id,)))
+    entries = [SECTION_ENTRY.unpack_from(out, 64 + 32 * i) for i in range(len(sections))]
+    assert max((e[2] + e[3], e[0]) for e in entries) == (len(out), words_id)  # WORDS_2 ends it
+    return out
+
+
+def test_verify_bounds_every_children_entry_before_reading_words(tmp_path, sanitized_harness):
+    """An interior CHILDREN_n entry past the end of WORDS_{n+1} (which open does not check)
+    is refused by verify as corrupt, in both engines, without a read past the buffer: the
+    sanitized harness holds each file in a heap block of exactly its size."""
+    files = []
+    for seed, order in enumerate([2, 3, 4, 5, 2, 3]):
+        data = children_past_the_words(childless_last_word_model(seed, order))
+        assert native_open(data) == python_open(data) == "ok", seed
+        assert python_verify(data) == "CorruptLangDB", seed
+        assert native_verify(data) == "CorruptLangDB", seed
+        path = tmp_path / f"{seed}.langdb"
+        path.write_bytes(data)
+        files.append(path)
+    assert run_harness(sanitized_harness, files) == [("ok", "CorruptLangDB")] * len(files)
+
+
+FUZZ_REGRESSIONS = NATIVE / "fuzz" / "regressions"
+
+
+def test_fuzz_regressions_stay_in_bounds(sanitized_harness):
+    """Every input in native/fuzz/regressions/ (what the fuzz target once crashed on) runs
+    through the sanitized harness without a report, judged as the reader judges it."""
+    files = sorted(p for p in FUZZ_REGRESSIONS.iterdir() if p.is_file() and p.suffix != ".md")
+    assert files, f"no regression inputs in {FUZZ_REGRESSIONS}"
+    for path, (opened, verified) in zip(files, run_harness(sanitized_harness, files), strict=True):
+        data = path.read_bytes()
+        assert opened == python_open(data), path.name
+        if verified != "-":
+            assert verified == python_verify(data), path.name
 
 
 # --- the standalone build and its example -------------------------------------------------

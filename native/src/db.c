@@ -721,7 +721,9 @@ static kg_status verify_trie(const kg_db *db)
         for (i = 0; i < db->count[n]; i++) {
             uint64_t a = kg_col_get(&db->children[n], i);
             uint64_t b = kg_col_get(&db->children[n], i + 1);
-            if (a > b)
+            /* Bound b before the loop reads WORDS_{n+1}[b - 1]: open checks only the end
+             * points of CHILDREN_n, so an interior entry may point past the section. */
+            if (a > b || b > db->count[n + 1])
                 return KG_E_CORRUPT;
             for (j = a + 1; j < b; j++)
                 if (kg_col_get(&db->words[n + 1], j) <= kg_col_get(&db->words[n + 1], j - 1))
