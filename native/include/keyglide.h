@@ -61,7 +61,7 @@ extern "C" {
  * ------------------------------------------------------------------------------------- */
 #define KG_VERSION_MAJOR 1
 #define KG_VERSION_MINOR 5
-#define KG_VERSION_PATCH 0
+#define KG_VERSION_PATCH 1
 /* MAJOR * 10000 + MINOR * 100 + PATCH: compare with kg_version_number() to detect a
  * header/library mismatch at run time. */
 #define KG_VERSION_NUMBER (KG_VERSION_MAJOR * 10000 + KG_VERSION_MINOR * 100 + KG_VERSION_PATCH)
