@@ -484,14 +484,47 @@ def tamper(path: Path) -> None:
         f.write(data)
 
 
-def test_a_file_changed_in_place_is_served_until_verified(two, answers):
+def test_a_file_changed_in_place_is_found_only_with_verify_on_switch(two, answers):
     path = Path(two.root) / "xx" / "1.0.0.langdb"
     tamper(path)
-    # Opening checks the size only (O(1)): the changed file is served.
+    # By default opening checks the size only (O(1)): the changed file is served.
     with keyglide.open_store(two.root, "xx") as p:
+        assert p.info["store"]["verify_on_switch"] is False
         p.predict(CONTEXTS[0])
         with pytest.raises(keyglide.ChecksumMismatch):  # only when asked
             p.verify()
+    with pytest.raises(keyglide.CorruptStore, match=f"{path}: its sha256 is not the one"):
+        keyglide.open_store(two.root, "xx", verify_on_switch=True)
+    two.activate("xx", "2.0.0")  # the sha256 recorded is that of 2.0.0 as installed
+    with keyglide.open_store(two.root, "xx", verify_on_switch=True) as p:
+        assert p.info["store"]["verify_on_switch"] is True
+        assert p.predict(CONTEXTS[0], k=5) == answers["2.0.0"][0]
+
+
+def test_verify_on_switch_keeps_the_version_it_has(two, answers):
+    with (
+        keyglide.open_store(two.root, "xx", verify_on_switch=True) as p,
+        keyglide.open_store(two.root, "xx", verify_on_switch=True, check_every_call=True) as q,
+    ):
+        two.activate("xx", "2.0.0")
+        tamper(Path(two.root) / "xx" / "2.0.0.langdb")  # after its sha256 was recorded
+        with pytest.raises(keyglide.CorruptStore, match="2.0.0.langdb: its sha256"):
+            p.reload()
+        assert p.version == "1.0.0" and p.predict(CONTEXTS[0], k=5) == answers["1.0.0"][0]
+        # check_every_call: the call is answered by the version it has, the reason kept.
+        assert q.predict(CONTEXTS[0], k=5) == answers["1.0.0"][0]
+        assert "2.0.0.langdb: its sha256" in q.info["store"]["reload_error"]
+        assert q._open_handles == 1
+        two.revert("xx")  # back to 1.0.0, intact: the reason goes away
+        assert q.predict(CONTEXTS[1], k=5) == answers["1.0.0"][1]
+        assert q.info["store"]["reload_error"] is None
+
+
+def test_verify_on_switch_switches_to_an_intact_version(two, answers):
+    with keyglide.open_store(two.root, "xx", verify_on_switch=True, check_every_call=True) as p:
+        two.activate("xx", "2.0.0")
+        assert p.predict(CONTEXTS[0], k=5) == answers["2.0.0"][0]
+        assert p.version == "2.0.0" and p.info["store"]["reload_error"] is None
 
 
 def test_the_predictor_verifies_the_sha256_the_pointer_recorded(two):

@@ -613,7 +613,9 @@ class Store:
 
     # --- the read path of predictors ----------------------------------------------------
 
-    def _open_active(self, language: str, engine: str) -> tuple[tuple | None, _Handle]:
+    def _open_active(
+        self, language: str, engine: str, verify: bool = False
+    ) -> tuple[tuple | None, _Handle]:
         """The pointer's signature and a handle on the active version. Retries when a
         writer changes the pointer between reading it and opening the file it names."""
         for _ in range(8):
@@ -621,7 +623,7 @@ class Store:
             pointer = self._read_pointer(language)
             if pointer is None:
                 raise NotInstalled(f"{language} has no active version in {self._root}")
-            handle = self._open_version(pointer.active, engine)
+            handle = self._open_version(pointer.active, engine, verify)
             if handle is not None:
                 return signature, handle
         raise CorruptStore(
@@ -629,10 +631,12 @@ class Store:
             f"{self._file(language, pointer.active.version)} is missing"
         )
 
-    def _open_version(self, activation: Activation, engine: str) -> _Handle | None:
+    def _open_version(
+        self, activation: Activation, engine: str, verify: bool = False
+    ) -> _Handle | None:
         """Open an installed version and hold a shared lock on it; None if the file is not
         (or no longer) the one under its name. The file must have the size the pointer
-        recorded."""
+        recorded; with ``verify``, also its sha256 and pass ``verify()`` (O(size))."""
         from keyglide import LangDB
 
         language, version = activation.language, activation.version
@@ -661,6 +665,9 @@ class Store:
             names = (str(meta["language"]).lower(), meta["data_version"])
             if names != (language, version):
                 raise CorruptStore(f"{path}: its metadata names {names[0]} {names[1]}")
+            if verify:
+                _check_held(held, activation, path, self._pointer_path(language))
+                db.verify()
             if not _same_file(st, path):
                 db.close()
                 held.close()
@@ -714,6 +721,7 @@ class StorePredictor:
         *,
         engine: str = "auto",
         check_every_call: bool = False,
+        verify_on_switch: bool = False,
     ) -> None:
         if engine not in ENGINE_NAMES:
             raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINE_NAMES)}")
@@ -721,12 +729,13 @@ class StorePredictor:
         self._language = canonical_language(language)
         self._engine = engine
         self._check = bool(check_every_call)
+        self._verify = bool(verify_on_switch)
         self._lock = threading.Lock()  # the current handle, reference counts, closing
         self._reload_lock = threading.Lock()  # one switch at a time
         self._closed = False
         self._open_handles = 0
         self._reload_error: str | None = None
-        self._signature, self._current = store._open_active(self._language, engine)
+        self._signature, self._current = store._open_active(self._language, engine, self._verify)
         self._open_handles = 1
 
     # --- answers ------------------------------------------------------------------------
@@ -780,6 +789,7 @@ class StorePredictor:
             "sha256": a.sha256,
             "activated_at": a.activated_at,
             "check_every_call": self._check,
+            "verify_on_switch": self._verify,
             "reload_error": self._reload_error,
         }
         return info
@@ -833,7 +843,7 @@ class StorePredictor:
         if (a.version, a.sha256) == (current.activation.version, current.activation.sha256):
             self._signature, self._reload_error = signature, None
             return False
-        signature, handle = self._store._open_active(self._language, self._engine)
+        signature, handle = self._store._open_active(self._language, self._engine, self._verify)
         with self._lock:
             if self._closed:
                 old, close_old = handle, True
@@ -934,6 +944,7 @@ def open_store(
     *,
     engine: str = "auto",
     check_every_call: bool = False,
+    verify_on_switch: bool = False,
 ) -> StorePredictor:
     """A predictor over the active version of ``language`` in the store at ``root``.
 
@@ -943,10 +954,20 @@ def open_store(
     version, ``CorruptStore`` when its pointer or file is damaged.
 
     Opening a version checks its structure and that it has the size the pointer recorded,
-    in O(1): a file changed in place to other bytes of the same size is not noticed until
-    ``verify()`` (of the predictor or the store) reads it.
+    in O(1): a file changed in place to other bytes of the same size is not noticed. With
+    ``verify_on_switch=True`` every file the predictor opens (at first, and at each switch)
+    must also have the sha256 the pointer recorded and pass ``verify()``, which reads the
+    whole file (O(size), in the thread that switches); a file that does not is refused
+    with ``CorruptStore`` (or the reader's ``LangDBError``), and after a switch the
+    predictor keeps answering from the version it had, as for any failed switch.
     """
-    return StorePredictor(Store(root), language, engine=engine, check_every_call=check_every_call)
+    return StorePredictor(
+        Store(root),
+        language,
+        engine=engine,
+        check_every_call=check_every_call,
+        verify_on_switch=verify_on_switch,
+    )
 
 
 # --- helpers --------------------------------------------------------------------------------
