@@ -30,10 +30,10 @@ from pathlib import Path
 
 import keyglide
 import pytest
-from keyglide import store as store_module
 from keyglide.build import Recipe, build
 from keyglide.reader import LangDBFile
 from keyglide.store import POINTER, TEMP_PREFIX
+from keyglide.store import writer as store_module
 
 RUNS = int(os.environ.get("KEYGLIDE_FAULT_RUNS", "30"))
 # How many times the active version switches under predicting threads (each switch is an

@@ -4,9 +4,10 @@ quantized fixed-point model -> langdb file.
     from keyglide.build import Recipe, build
     result = build(Recipe.from_toml("langdb/recipes/novels-3.toml"), "novels-3.langdb")
 
-Stages, each its own module: ``recipe`` (what to build), ``count`` (shard, count, merge),
-``estimate`` (Kneser-Ney in backoff form), ``quantize`` (fixed-point codes), ``write`` (the
-file), ``pipeline`` (all of them, with provenance).
+Stages, each its own module: ``recipe`` (what to build), ``inputs`` (its files, located and
+hashed), ``count`` (shard, count, merge), ``estimate`` (Kneser-Ney in backoff form),
+``quantize`` (fixed-point codes), ``write`` (the file), ``pipeline`` (all of them, with
+provenance).
 """
 
 from keyglide.build.pipeline import BuildResult, build, builder_source_commit, print_progress
