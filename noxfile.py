@@ -267,6 +267,97 @@ def _sample_corpus(sentences: int = 3000, seed: int = 1) -> str:
     return "".join(out)
 
 
+# ``nox -s fuzz`` without arguments: libFuzzer's seed and number of runs fix every input the
+# pass tries, so that CI runs the same inputs every time (about 70 s of one core).
+FUZZ_CI_RUNS = 150_000
+FUZZ_PACKAGES = "clang libclang-rt-14-dev"  # Debian bookworm: clang 14 and libFuzzer
+
+
+@nox.session(python=False)
+def fuzz(session: nox.Session) -> None:
+    """The libFuzzer target ``native/fuzz/fuzz_langdb.c`` under ASan + UBSan.
+
+    ``nox -s fuzz`` is a short deterministic pass (``-seed=1 -runs=FUZZ_CI_RUNS``: the same
+    inputs on every run), the one CI runs; ``nox -s fuzz -- SECONDS`` fuzzes for that long
+    with a random seed. Builds with ``make -C native fuzz`` into the session's temporary
+    directory, runs every input of ``native/fuzz/regressions/`` once, then fuzzes from a
+    fresh corpus: the fixtures (``langdb/fixtures/**/*.langdb``), with the dictionary
+    ``native/fuzz/langdb.dict``. An input that crashes is kept in the session's
+    ``tmp/artifacts/`` (see ``native/fuzz/README.md`` for turning it into a regression
+    input).
+
+    Needs clang with libFuzzer's runtime and make: Debian's clang, libclang-rt-14-dev and
+    make packages.
+    """
+    if len(session.posargs) > 1 or not all(a.isdigit() and int(a) > 0 for a in session.posargs):
+        session.error("usage: nox -s fuzz [-- SECONDS]")
+    for tool in ("make", "clang"):
+        if shutil.which(tool) is None:
+            session.error(
+                f"nox -s fuzz needs {tool} on PATH (Debian: apt-get install make {FUZZ_PACKAGES})"
+            )
+    tmp = Path(session.create_tmp()).resolve()
+    _check_libfuzzer(session, tmp)
+    build = tmp / "native"
+    session.run("make", "-s", "-C", "native", f"BUILD={build}", "fuzz", external=True)
+    target = str(build / "fuzz" / "fuzz_langdb")
+
+    # Every input that once crashed, run once each (libFuzzer runs files given by name).
+    regressions = sorted(
+        str(p) for p in Path("native/fuzz/regressions").iterdir() if p.suffix != ".md"
+    )
+    if regressions:
+        session.run(target, *regressions, external=True, silent=True)
+
+    corpus, artifacts = tmp / "corpus", tmp / "artifacts"
+    shutil.rmtree(corpus, ignore_errors=True)
+    corpus.mkdir()
+    artifacts.mkdir(exist_ok=True)
+    for fixture in sorted(Path("langdb/fixtures").glob("*/*.langdb")):
+        shutil.copyfile(fixture, corpus / f"{fixture.parent.name}-{fixture.name}")
+    options = [
+        "-dict=native/fuzz/langdb.dict",
+        "-max_len=16384",
+        "-timeout=60",
+        "-print_final_stats=1",
+        f"-artifact_prefix={artifacts}/",
+    ]
+    if session.posargs:
+        options.append(f"-max_total_time={session.posargs[0]}")
+    else:
+        # Deterministic: a fixed seed and number of runs, no rereading of the corpus
+        # directory on a timer, and no mutations from compared values, some of which are
+        # heap addresses that differ from one run to the next.
+        options += ["-seed=1", f"-runs={FUZZ_CI_RUNS}", "-reload=0", "-use_cmp=0"]
+    try:
+        session.run(target, *options, str(corpus), external=True)
+    except nox.command.CommandFailed:
+        session.error(
+            f"the fuzz target failed: the input is in {artifacts}/ (crash-*, timeout-*, "
+            "oom-*); see native/fuzz/README.md to reproduce it and keep it as a regression"
+        )
+
+
+def _check_libfuzzer(session: nox.Session, tmp: Path) -> None:
+    """Fails the session clearly when clang cannot link -fsanitize=fuzzer."""
+    probe = tmp / "probe.c"
+    probe.write_text(
+        "#include <stddef.h>\n#include <stdint.h>\n"
+        "int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);\n"
+        "int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n"
+    )
+    run = subprocess.run(
+        ["clang", "-fsanitize=fuzzer,address,undefined", str(probe), "-o", str(tmp / "probe")],
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode != 0:
+        session.error(
+            "clang cannot link -fsanitize=fuzzer,address,undefined here (libFuzzer's runtime "
+            f"is missing; Debian: apt-get install {FUZZ_PACKAGES}):\n{run.stderr[-800:]}"
+        )
+
+
 def _corpora() -> Path:
     """The shared corpora: $KEYGLIDE_CORPORA, else ../shared/corpora beside the repository."""
     configured = os.environ.get("KEYGLIDE_CORPORA")

@@ -154,8 +154,8 @@ KG_API void kg_close(kg_db *db);
 /*
  * kg_verify: check the whole file, in O(size): every section's CRC-32, zero padding and
  * reserved fields, and every invariant of FORMAT.md (sorted vocabulary of folded words,
- * ids and indices in range, monotonic CHILDREN, sorted children, non-decreasing codebooks,
- * exact top lists, metadata consistent with the sections, the blocklist and the display
+ * ids and indices in range, monotonic CHILDREN, sorted children, non-decreasing codebooks
+ * within +-429496729 (so that a score always fits in 32 bits), exact top lists, metadata consistent with the sections, the blocklist and the display
  * forms of formats 1.1 and 1.2).
  *
  * The checks run in the order of the Python reader's verify(): reserved fields and
