@@ -6,7 +6,10 @@ import io
 import json
 import os
 import random
+import subprocess
+import sys
 
+import keyglide
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -216,6 +219,70 @@ def test_tiny_corpus_needs_discount_fallback(tmp_path, capsys):
     assert code == 0 and out_file.exists()
 
 
+def test_user_errors_checked_before_the_api_keep_their_line(db, corpus, tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("... !!! ???")
+    examples = tmp_path / "examples.toml"
+    examples.write_text('[[example]]\ntext = "the cat"\ncolour = "red"\n')
+    too_many = keyglide.MAX_K + 1
+    cases = [
+        (
+            ["predict", "--db", db, "-k", too_many, "the "],
+            f"k must be an integer from 0 to {keyglide.MAX_K}, not {too_many}",
+        ),
+        (
+            ["perplexity", "--db", db, "--text", empty],
+            "perplexity is undefined for a text without words: it has no tokens",
+        ),
+        (
+            ["report", db, "--text", corpus, "--out", tmp_path / "review", "-q"]
+            + ["--examples", examples],
+            f"{examples}: example 1 has unknown key(s) colour",
+        ),
+        (["compat", "check", db, "--sdk", "x.y"], "Invalid version: 'x.y'"),
+    ]
+    for argv, message in cases:
+        code, out, err = run(capsys, *argv)
+        assert_one_line_error(code, out, err)
+        assert code == 1 and err == f"keyglide: error: {message}\n"
+    assert not (tmp_path / "review").exists()
+
+
+# --- bugs: a traceback and an exit status of their own ------------------------------------------
+
+
+def fail_with(error: Exception):
+    def fail(*args, **kwargs):
+        raise error
+
+    return fail
+
+
+@pytest.mark.parametrize(
+    "target, argv, error",
+    [
+        ("keyglide.reader.LangDBFile.describe", ["inspect", "{db}"], ValueError("bad value")),
+        ("keyglide.LangDB.predict", ["predict", "--db", "{db}", "the "], ValueError("bad k")),
+        (
+            "keyglide.LangDB.perplexity",
+            ["perplexity", "--db", "{db}", "--text", "{corpus}"],
+            ValueError("no tokens"),
+        ),
+        ("keyglide.compat.negotiate", ["compat", "check", "{db}"], TypeError("bad type")),
+    ],
+)
+def test_an_unexpected_error_is_a_bug_not_a_user_error(
+    db, corpus, capsys, monkeypatch, target, argv, error
+):
+    monkeypatch.setattr(target, fail_with(error))
+    code, out, err = run(capsys, *(a.format(db=db, corpus=corpus) for a in argv))
+    assert code == cli.EXIT_BUG and code not in (0, 1, 2)
+    assert not err.startswith("keyglide: error: ")
+    assert "Traceback (most recent call last):" in err
+    assert f"{type(error).__name__}: {error}" in err
+    assert err.splitlines()[-1].startswith("keyglide: internal error: ")
+
+
 # --- text that is not UTF-8 ---------------------------------------------------------------------
 
 
@@ -382,3 +449,18 @@ def test_a_regular_out_is_replaced_as_before(db, corpus, tmp_path, capsys):
     code, stdout, _ = run(capsys, "convert", db, "--out", link)
     assert code == 0 and not os.path.islink(link) and link.read_bytes() == db.read_bytes()
     assert out.read_bytes() == b"old"
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    """`keyglide tokenize < big | head`: the pipe closes before keyglide writes; it stops
+    quietly with status 0."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keyglide.cli", "tokenize"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # before keyglide has read its input, so before it writes
+    _, err = proc.communicate(b"One sentence. Another one.\n" * 20000)
+    assert proc.returncode == 0, err.decode()
+    assert err == b""

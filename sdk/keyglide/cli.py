@@ -2,7 +2,9 @@
 
 User errors (a missing file, a corrupt langdb, a bad argument) print one line on stderr,
 ``keyglide: error: ...``, and exit with status 2 (usage) or 1 (anything else); they never
-print a traceback.
+print a traceback. They are keyglide's typed errors (``KeyglideError``, which ``UserError``
+is too) and the system's ``OSError``. Anything else is a bug in keyglide: it prints its
+traceback and exits with status 70 (``EXIT_BUG``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import keyglide
@@ -20,8 +23,12 @@ from keyglide import text as contract
 from keyglide.crosscheck import DEFAULT_K, DEFAULT_LIMIT, crosscheck
 from keyglide.errors import KeyglideError
 
+# The exit status of a bug in keyglide (EX_SOFTWARE of sysexits.h): an error that is not a
+# user error, reported with its traceback.
+EXIT_BUG = 70
 
-class UserError(Exception):
+
+class UserError(KeyglideError):
     """A problem the user can fix; printed as one line."""
 
 
@@ -33,13 +40,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.run(args) or 0
-    except (KeyglideError, UserError, OSError, ValueError) as e:
+    except BrokenPipeError:  # `keyglide tokenize < big | head`: the reader has all it wants
+        # Python flushes stdout again at exit; point it at nothing so that it stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (KeyglideError, OSError) as e:
         print(f"keyglide: error: {_one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # `keyglide tokenize < big | head`
-        return 0
+    except Exception:
+        traceback.print_exc()
+        print(
+            f"keyglide: internal error: a bug in keyglide {keyglide.__version__}, not in what "
+            "it was given; please report it with the traceback above",
+            file=sys.stderr,
+        )
+        return EXIT_BUG
 
 
 def _one_line(error: BaseException) -> str:
@@ -55,7 +72,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"keyglide {keyglide.__version__}")
     sub = parser.add_subparsers(metavar="COMMAND")
+    for add in (
+        _build_parser,
+        _convert_parser,
+        _inspect_parser,
+        _verify_parser,
+        _predict_parser,
+        _perplexity_parser,
+        _tokenize_parser,
+        _crosscheck_parser,
+        _export_arpa_parser,
+        _store_parsers,
+        _eval_parser,
+        _report_parser,
+        _demo_parser,
+        _compat_parsers,
+    ):
+        add(sub)
+    return parser
 
+
+def _build_parser(sub) -> None:
     p = sub.add_parser("build", help="build a langdb from a recipe or from corpus files")
     p.add_argument("recipe", nargs="?", type=Path, help="a recipe .toml (see langdb/recipes/)")
     p.add_argument("--corpus", nargs="+", type=Path, metavar="FILE", help="UTF-8 text files")
@@ -108,6 +145,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(run=_build)
 
+
+def _convert_parser(sub) -> None:
     p = sub.add_parser(
         "convert", help="rewrite a langdb in an older format version, for older SDK releases"
     )
@@ -130,30 +169,42 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=_convert)
 
+
+def _inspect_parser(sub) -> None:
     p = sub.add_parser("inspect", help="show a langdb's header, sections and metadata")
     p.add_argument("db", type=Path)
     p.add_argument("--verify", action="store_true", help="also check every checksum and invariant")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=_inspect)
 
+
+def _verify_parser(sub) -> None:
     p = sub.add_parser("verify", help="check every checksum and invariant of a langdb")
     p.add_argument("db", type=Path)
     p.set_defaults(run=_verify)
 
+
+def _predict_parser(sub) -> None:
     p = sub.add_parser("predict", help="suggest the next word, or complete the word being typed")
     p.add_argument("text", nargs="*", help="text before the cursor (omit for interactive mode)")
     _db_options(p)
     p.add_argument("-k", type=int, default=3, help="number of suggestions (default 3)")
     p.set_defaults(run=_predict)
 
+
+def _perplexity_parser(sub) -> None:
     p = sub.add_parser("perplexity", help="perplexity of a text file under a langdb")
     _db_options(p)
     p.add_argument("--text", type=Path, required=True, metavar="FILE")
     p.set_defaults(run=_perplexity)
 
+
+def _tokenize_parser(sub) -> None:
     p = sub.add_parser("tokenize", help="the contract's tokens of stdin: one sentence per line")
     p.set_defaults(run=_tokenize)
 
+
+def _crosscheck_parser(sub) -> None:
     p = sub.add_parser(
         "crosscheck",
         help="check that the native kernel answers exactly as the reference engine on a text",
@@ -180,21 +231,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(run=_crosscheck)
 
+
+def _export_arpa_parser(sub) -> None:
     p = sub.add_parser("export-arpa", help="write a langdb's model as an ARPA file")
     p.add_argument("--db", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(run=_export_arpa)
 
-    _store_parsers(sub)
-    _evaluation_parsers(sub)
-    _demo_parser(sub)
+
+def _compat_parsers(sub) -> None:
     try:
-        from keyglide.compat import add_cli as compat_parsers
+        from keyglide.compat import add_cli
     except ImportError:  # an installation without the compatibility module
-        pass
-    else:
-        compat_parsers(sub)
-    return parser
+        return
+    add_cli(sub)
 
 
 def _db_options(p: argparse.ArgumentParser) -> None:
@@ -349,6 +399,8 @@ def _verify(args) -> int:
 def _predict(args) -> int:
     if args.k < 0:
         raise UserError("-k must be at least 0")
+    if args.k > keyglide.MAX_K:
+        raise UserError(f"k must be an integer from 0 to {keyglide.MAX_K}, not {args.k}")
     with _open(args) as db:
         if args.text:
             _print_suggestions(db.predict(_argument_text(args.text), k=args.k))
@@ -418,11 +470,13 @@ def _perplexity(args) -> int:
     from keyglide.evaluate import read_text
 
     content = read_text(args.text)
-    with _open(args) as db:
-        ppl = db.perplexity(content)
-        logprob = db.logprob(content)
     sentences = contract.sentences(content)
     tokens = sum(len(s) + 1 for s in sentences)
+    with _open(args) as db:
+        if tokens == 0:
+            raise UserError("perplexity is undefined for a text without words: it has no tokens")
+        ppl = db.perplexity(content)
+        logprob = db.logprob(content)
     print(f"perplexity\t{ppl:.4f}")
     print(f"log10prob\t{logprob:.4f}")
     print(f"tokens\t{tokens}\t(words and one </s> per sentence)")
@@ -647,7 +701,7 @@ def _store_active(args) -> int:
 # --- keyglide eval, keyglide report ----------------------------------------------------------
 
 
-def _evaluation_parsers(sub) -> None:
+def _eval_parser(sub) -> None:
     from keyglide.evaluate import DEFAULT_K as EVAL_K
 
     p = sub.add_parser(
@@ -697,6 +751,10 @@ def _evaluation_parsers(sub) -> None:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar on stderr")
     p.set_defaults(run=_eval)
+
+
+def _report_parser(sub) -> None:
+    from keyglide.evaluate import DEFAULT_K as EVAL_K
 
     p = sub.add_parser(
         "report",
@@ -788,6 +846,7 @@ def _report(args) -> int:
 
     _check_eval_args(args)
     _check_report_dir(args.out)
+    _check_examples(args.examples)
     progress = None if args.quiet else _ProgressBar("report")
     try:
         result = write_report(
@@ -815,6 +874,19 @@ def _check_report_dir(out: Path) -> None:
         raise UserError(f"--out {out} exists and is not a directory")
     for name in ("index.html", "summary.md"):
         _check_output(out / name)
+
+
+def _check_examples(path: Path | None) -> None:
+    """``report --examples TOML``: the file must be a review examples file (``load_examples``
+    says what is wrong with it as a ``ValueError``)."""
+    from keyglide.report.collect import load_examples
+
+    if path is None:
+        return
+    try:
+        load_examples(path)
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 class _ProgressBar:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.specifiers import SpecifierSet
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from keyglide._version import __version__
 from keyglide.errors import IncompatibleLangDB, KeyglideError
@@ -310,83 +310,123 @@ def negotiate(
     bytes or a path. Never raises for an unreadable file: the outcome says so (``readable``
     False, ``status`` ``unsupported``); ``require_readable`` raises ``IncompatibleLangDB``.
     """
-    matrix = matrix or Matrix.load()
-    header, default_name = _header_of(header_or_file)
-    name = name or default_name
-    version = sdk_version or __version__
-    row = _running_row(matrix) if sdk_version is None else matrix.row_for(sdk_version)
-    fmt = f"{header.major}.{header.minor}"
-    required = tuple(matrix.names(header.required_features))
-    optional = tuple(matrix.names(header.optional_features))
-    understood = matrix.mask(row.features)
-    first = first_reader(header, matrix)
-    describe = _describe_file(fmt, required, optional)
-    if header.major != row.major or header.required_features & ~understood:
-        if header.major != row.major:
-            why = f"keyglide {version} reads langdb format {row.major}.x only"
-        else:
-            unknown = matrix.names(header.required_features & ~understood)
-            why = f"keyglide {version} does not understand its required {', '.join(unknown)}"
-        needed = (
-            f"the first keyglide release that reads it is {first} (pip install 'keyglide>={first}')"
-            if first
-            else "no keyglide release listed in this SDK's compatibility matrix reads it: "
-            "upgrade to a newer SDK"
-        )
-        return Outcome(
-            UNSUPPORTED,
-            False,
-            (),
-            row,
-            f"{name}: {describe}; {why}; {needed}",
-            version,
-            fmt,
-            required,
-            optional,
-            0,
-            first,
-        )
-    ignored_mask = header.optional_features & ~understood
-    ignored = tuple(matrix.names(ignored_mask))
+    case = _Case.of(header_or_file, sdk_version, matrix or Matrix.load(), name)
+    if not case.opens():
+        return _unsupported(case)
+    ignored_mask = case.header.optional_features & ~case.understood
+    ignored = tuple(case.matrix.names(ignored_mask))
     if not ignored:
-        return Outcome(
-            FULL,
-            True,
-            (),
-            row,
-            f"{name}: {describe}; keyglide {version} reads it fully",
-            version,
-            fmt,
-            required,
-            optional,
-            0,
-            first,
+        return case.outcome(FULL, f"keyglide {case.version} reads it fully")
+    return _degraded(case, ignored, ignored_mask)
+
+
+@dataclass(frozen=True)
+class _Case:
+    """One file and one SDK release, as ``negotiate`` sees them before its verdict."""
+
+    matrix: Matrix
+    header: Header
+    name: str
+    version: str
+    row: Row
+    file_format: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    understood: int  # the feature bits the release understands
+    first_reader: str | None
+
+    @classmethod
+    def of(
+        cls, header_or_file: Any, sdk_version: str | None, matrix: Matrix, name: str | None
+    ) -> _Case:
+        header, default_name = _header_of(header_or_file)
+        row = _running_row(matrix) if sdk_version is None else matrix.row_for(sdk_version)
+        return cls(
+            matrix=matrix,
+            header=header,
+            name=name or default_name,
+            version=sdk_version or __version__,
+            row=row,
+            file_format=f"{header.major}.{header.minor}",
+            required=tuple(matrix.names(header.required_features)),
+            optional=tuple(matrix.names(header.optional_features)),
+            understood=matrix.mask(row.features),
+            first_reader=first_reader(header, matrix),
         )
+
+    def opens(self) -> bool:
+        """Whether the release opens the file: the same major version, and no required
+        feature it does not understand."""
+        header = self.header
+        return header.major == self.row.major and not header.required_features & ~self.understood
+
+    def outcome(
+        self,
+        status: str,
+        verdict: str,
+        *,
+        ignored_features: tuple[str, ...] = (),
+        ignored_mask: int = 0,
+        effects: tuple[str, ...] = (),
+    ) -> Outcome:
+        """The ``Outcome`` of this case; ``verdict`` follows the file's description in the
+        message."""
+        describe = _describe_file(self.file_format, self.required, self.optional)
+        return Outcome(
+            status=status,
+            readable=status != UNSUPPORTED,
+            ignored_features=ignored_features,
+            row=self.row,
+            message=f"{self.name}: {describe}; {verdict}",
+            sdk_version=self.version,
+            file_format=self.file_format,
+            required=self.required,
+            optional=self.optional,
+            ignored_mask=ignored_mask,
+            first_reader=self.first_reader,
+            effects=effects,
+        )
+
+
+def _unsupported(case: _Case) -> Outcome:
+    """The outcome of a file the release cannot open: why, and which release can."""
+    header, row, version = case.header, case.row, case.version
+    if header.major != row.major:
+        why = f"keyglide {version} reads langdb format {row.major}.x only"
+    else:
+        unknown = case.matrix.names(header.required_features & ~case.understood)
+        why = f"keyglide {version} does not understand its required {', '.join(unknown)}"
+    first = case.first_reader
+    needed = (
+        f"the first keyglide release that reads it is {first} (pip install 'keyglide>={first}')"
+        if first
+        else "no keyglide release listed in this SDK's compatibility matrix reads it: "
+        "upgrade to a newer SDK"
+    )
+    return case.outcome(UNSUPPORTED, f"{why}; {needed}")
+
+
+def _degraded(case: _Case, ignored: tuple[str, ...], ignored_mask: int) -> Outcome:
+    """The outcome of a file the release opens ignoring optional features (``ignored``, the
+    bits of ``ignored_mask``): what the user sees differently, and which release reads it
+    fully."""
+    matrix = case.matrix
     effects = tuple(
         info.when_ignored if (info := matrix.feature(n)) else f"{n} is ignored" for n in ignored
     )
-    message = (
-        f"{name}: {describe}; keyglide {version} opens it degraded, ignoring "
+    verdict = (
+        f"keyglide {case.version} opens it degraded, ignoring "
         f"{', '.join(ignored)} ({'; '.join(effects)})"
-        + (
-            f"; keyglide {first_full(header, matrix)} or later reads it fully"
-            if first_full(header, matrix)
-            else ""
-        )
     )
-    return Outcome(
+    full = first_full(case.header, matrix)
+    if full:
+        verdict += f"; keyglide {full} or later reads it fully"
+    return case.outcome(
         DEGRADED,
-        True,
-        ignored,
-        row,
-        message,
-        version,
-        fmt,
-        required,
-        optional,
-        ignored_mask,
-        first,
-        effects,
+        verdict,
+        ignored_features=ignored,
+        ignored_mask=ignored_mask,
+        effects=effects,
     )
 
 
@@ -580,7 +620,7 @@ def _cli_check(args: Any) -> int:
     import json
 
     if args.sdk is not None:
-        Version(args.sdk)  # InvalidVersion is a ValueError: reported as one line
+        _check_version(args.sdk)
     outcome = negotiate(args.file, args.sdk)
     readers = readers_of(args.file)
     if args.json:
@@ -593,6 +633,16 @@ def _cli_check(args: Any) -> int:
             )
             print(f"  read by {r['sdk']}: {r['status']}{ignored}")
     return 0 if outcome.readable else 1
+
+
+def _check_version(version: str) -> None:
+    """Refuse an ``--sdk`` that is not a version, as a user error of one line."""
+    from keyglide.cli import UserError
+
+    try:
+        Version(version)
+    except InvalidVersion as e:
+        raise UserError(str(e)) from None
 
 
 def _cli_table(args: Any) -> int:

@@ -406,85 +406,91 @@ class _Simulation:
         total: int,
         progress: Progress | None,
     ) -> None:
-        hide, ids, keep = self.hide_offered, self.ids, self.context_words
-        limit = result.limit_words
-        by_prefix = [[0, 0] for _ in range(PREFIX_TABLE + 1)]
-        accepted_after: list[int] = []
-        saved_after: list[int] = []
-        clock = time.perf_counter
+        """Type ``sentences`` (their first ``result.limit_words`` words), adding the counts
+        to ``result``; ``progress`` is told at the start, every thousand words or so, and at
+        the end."""
+        result.by_prefix = [[0, 0] for _ in range(PREFIX_TABLE + 1)]
+        result.accepted_after = []
+        result.saved_after = []
+        history = _History(self.history_words)
         next_report = 1000
         if progress is not None:
             progress(0, total, 0)
-        earlier: list[bytes] = []  # the last words of the earlier sentences (history_words)
-        for index, sentence in enumerate(sentences):
-            if limit is not None and result.words >= limit:
-                break
-            if limit is not None and result.words + len(sentence) > limit:
-                sentence = sentence[: limit - result.words]
-            encoded = [w.encode("utf-8", "surrogatepass") for w in sentence]
-            before = b""
-            if self.history_words:
-                keep = len(sentence)
-                before = b" ".join(earlier) + b"\n\n" if earlier else b""  # a blank line ends them
-                earlier = (earlier + encoded)[-self.history_words :]
-            record = [] if result.details is not None else None
-            keys_without = keys_with = 0
-            started = clock()
-            for position, word in enumerate(sentence):
-                length = len(word)
-                keys_without += length + 1
-                word_id = ids.get(word)
-                if word_id is None:  # never suggested: typed in full, no prediction asked
-                    accepted = hidden_accepted = None
-                    rank = None
-                else:
-                    context = before + b" ".join(encoded[max(0, position - keep) : position]) + b" "
-                    accepted, hidden_accepted, rank, calls = self._type(
-                        context, word, encoded[position], word_id, length
-                    )
-                    result.predictions += calls
-                cost = (length if accepted is None else accepted) + 1
-                keys_with += cost
-                if hide:
-                    result.keys_with_hide_offered += (
-                        length if hidden_accepted is None else hidden_accepted
-                    ) + 1
-                if rank == 0:
-                    result.next_word_top1 += 1
-                if accepted is None:
-                    result.never_accepted += 1
-                else:
-                    if accepted == 0:
-                        result.next_word_topk += 1
-                    while len(accepted_after) <= accepted:
-                        accepted_after.append(0)
-                        saved_after.append(0)
-                    accepted_after[accepted] += 1
-                    saved_after[accepted] += length - accepted
-                for n in range(min(length, PREFIX_TABLE + 1)):
-                    by_prefix[n][1] += 1
-                    if accepted is not None and accepted <= n:
-                        by_prefix[n][0] += 1
-                result.characters += length
-                if word_id is None:
-                    result.oov_words += 1
-                if record is not None:
-                    record.append((word, accepted, hidden_accepted, word_id is None))
-            result.prediction_seconds += clock() - started
-            result.words += len(sentence)
-            result.sentences += 1
-            result.keys_without += keys_without
-            result.keys_with += keys_with
-            if record is not None:
-                result.details.append(_detail(index, record, keys_without, keys_with, hide))
+        for index, sentence in enumerate(_first_words(sentences, result.limit_words)):
+            self._type_sentence(result, index, sentence, history)
             if progress is not None and result.words >= next_report:
                 progress(result.words, total, result.predictions)
                 next_report = result.words + 1000
-        result.by_prefix = by_prefix
-        result.accepted_after = accepted_after
-        result.saved_after = saved_after
         if progress is not None:
             progress(result.words, total, result.predictions)
+
+    def _type_sentence(
+        self, result: Evaluation, index: int, words: list[str], history: _History
+    ) -> None:
+        """Type sentence ``index`` word by word, adding its counts (and its details) to
+        ``result``."""
+        sentence = _Sentence(words, history, self.context_words)
+        record = [] if result.details is not None else None
+        keys_without = keys_with = 0
+        started = time.perf_counter()
+        for position, word in enumerate(words):
+            length = len(word)
+            word_id = self.ids.get(word)
+            if word_id is None:  # never suggested: typed in full, no prediction asked
+                accepted = hidden_accepted = rank = None
+            else:
+                accepted, hidden_accepted, rank, calls = self._type(
+                    sentence.context(position), word, sentence.encoded[position], word_id, length
+                )
+                result.predictions += calls
+            keys_without += length + 1
+            keys_with += self._count_word(result, length, accepted, hidden_accepted, rank)
+            if word_id is None:
+                result.oov_words += 1
+            if record is not None:
+                record.append((word, accepted, hidden_accepted, word_id is None))
+        result.prediction_seconds += time.perf_counter() - started
+        result.words += len(words)
+        result.sentences += 1
+        result.keys_without += keys_without
+        result.keys_with += keys_with
+        if record is not None:
+            result.details.append(
+                _detail(index, record, keys_without, keys_with, self.hide_offered)
+            )
+
+    def _count_word(
+        self,
+        result: Evaluation,
+        length: int,
+        accepted: int | None,
+        hidden_accepted: int | None,
+        rank: int | None,
+    ) -> int:
+        """Add a typed word of ``length`` characters to the counts of ``result`` (all but the
+        per-sentence ones); return the keys it cost."""
+        if self.hide_offered:
+            result.keys_with_hide_offered += (
+                length if hidden_accepted is None else hidden_accepted
+            ) + 1
+        if rank == 0:
+            result.next_word_top1 += 1
+        if accepted is None:
+            result.never_accepted += 1
+        else:
+            if accepted == 0:
+                result.next_word_topk += 1
+            while len(result.accepted_after) <= accepted:
+                result.accepted_after.append(0)
+                result.saved_after.append(0)
+            result.accepted_after[accepted] += 1
+            result.saved_after[accepted] += length - accepted
+        for n in range(min(length, PREFIX_TABLE + 1)):
+            result.by_prefix[n][1] += 1
+            if accepted is not None and accepted <= n:
+                result.by_prefix[n][0] += 1
+        result.characters += length
+        return (length if accepted is None else accepted) + 1
 
     def _type(
         self, context: bytes, word: str, encoded: bytes, word_id: int, length: int
@@ -517,6 +523,58 @@ class _Simulation:
                 # only removes words ranked above it), so hidden_accepted is set by now.
                 return typed, hidden_accepted, rank, typed + 1
         return None, hidden_accepted, rank, length
+
+
+def _first_words(sentences: Iterator[list[str]], limit: int | None) -> Iterator[list[str]]:
+    """The sentences up to ``limit`` words in all (the last one cut), or all of them."""
+    if limit is None:
+        yield from sentences
+        return
+    words = 0
+    for sentence in sentences:
+        if words >= limit:
+            return
+        if words + len(sentence) > limit:
+            sentence = sentence[: limit - words]
+        yield sentence
+        words += len(sentence)
+
+
+class _History:
+    """The last ``words`` words of the earlier sentences, which an engine that reads them
+    (``history_words``) is sent before a sentence's own words; none for an n-gram model."""
+
+    def __init__(self, words: int) -> None:
+        self.words = words
+        self._earlier: list[bytes] = []
+
+    def before(self, encoded: list[bytes]) -> bytes:
+        """The text sent before the sentence of UTF-8 words ``encoded``, which then joins
+        the history: the earlier words and a blank line, which ends them."""
+        if not self.words:
+            return b""
+        before = b" ".join(self._earlier) + b"\n\n" if self._earlier else b""
+        self._earlier = (self._earlier + encoded)[-self.words :]
+        return before
+
+
+class _Sentence:
+    """A sentence being typed: its words, UTF-8 encoded, and the text before each word."""
+
+    __slots__ = ("words", "encoded", "_before", "_keep")
+
+    def __init__(self, words: list[str], history: _History, context_words: int) -> None:
+        self.words = words
+        self.encoded = [w.encode("utf-8", "surrogatepass") for w in words]
+        self._before = history.before(self.encoded)
+        # With a history, every earlier word of the sentence is sent; otherwise the last
+        # N-1, all that an order-N model reads.
+        self._keep = len(words) if history.words else context_words
+
+    def context(self, position: int) -> bytes:
+        """The UTF-8 text before the cursor when word ``position`` is about to be typed."""
+        start = max(0, position - self._keep)
+        return self._before + b" ".join(self.encoded[start:position]) + b" "
 
 
 def _detail(
