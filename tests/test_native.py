@@ -86,38 +86,26 @@ def assert_same_reading_of_bytes(data: bytes) -> None:
     assert native.cursor(data) == expected_cursor(decoded)
 
 
-# Every class of the contract, plus characters whose fold changes their UTF-8 length.
+# Every class of the contract (every character of text.py's lists, the line breaks twice so
+# that blank lines are common), plus characters whose fold changes their UTF-8 length.
 INTERESTING = (
     "aZ09éÉßẞİıΣσςДяK\u212a\u023a\u0301\u0663\u00b2\u2167\u3042\u4e00\U0001d400\U00010400"
-    "'\u2019-\u2010\u2011"
-    ".!?\u2026\u203c\u203d\u2047\u2048\u2049\u3002\uff01\uff1f\uff0e\u061f\u0964\u0965"
-    " \t\n\n\r\x0b\x0c\x85\xa0\u1680\u2000\u200a\u2028\u2029\u202f\u205f\u3000"
-    ',;:"()[]@#$%&*/\\_\u2014\u00ab\u00bb\u00a7\U0001f600\ufffd\x00\x7f\u200b\u200d\ufeff\ud800\udfff'
+    + text.JOINERS
+    + text.TERMINATORS
+    + text.SPACES
+    + text.LINE_BREAKS
+    + ',;:"()[]@#$%&*/\\_\u2014\u00ab\u00bb\u00a7\U0001f600'
+    + "\ufffd\x00\x7f\u200b\u200d\ufeff\ud800\udfff"
 )
 
 any_character = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=())
+# Every abbreviation of the contract, as listed and capitalized (the fold is compared), and
+# other words.
 words = st.sampled_from(
     [
-        "mr",
-        "Mr",
+        *sorted(text.ABBREVIATIONS),
+        *sorted(word.capitalize() for word in text.ABBREVIATIONS),
         "MRS",
-        "ms",
-        "messrs",
-        "dr",
-        "St",
-        "jr",
-        "sr",
-        "prof",
-        "rev",
-        "capt",
-        "col",
-        "gen",
-        "lt",
-        "sgt",
-        "hon",
-        "mme",
-        "mlle",
-        "vs",
         "Smith",
         "don't",
         "o’clock",
@@ -1304,20 +1292,75 @@ def test_the_readme_program_builds_and_answers(standalone, tmp_path, seed_file):
 # --- the binding ------------------------------------------------------------------------
 
 
-def test_version_stamp():
-    """The version is written once, in sdk/keyglide/_version.py: the header's KG_VERSION_*
-    (which build_ffi.py also refuses to build against if they differ), the compiled kernel's
-    version string and number all equal it."""
-    assert native.kernel_version() == __version__
+def header_version() -> tuple[int, int, int]:
     header = (NATIVE / "include" / "keyglide.h").read_text()
-    parts = [
-        re.search(rf"^#define KG_VERSION_{p} (\d+)\s*$", header, re.M).group(1)
+    major, minor, patch = (
+        int(re.search(rf"^#define KG_VERSION_{p} (\d+)\s*$", header, re.M).group(1))
         for p in ("MAJOR", "MINOR", "PATCH")
-    ]
-    assert ".".join(parts) == __version__
-    major, minor, patch = map(int, __version__.split("."))
+    )
+    return major, minor, patch
+
+
+def test_library_version():
+    """The C library's version is the header's KG_VERSION_* (its own, not the SDK's): the
+    compiled kernel's string and number say it, and it never goes below 1.5.1, released."""
+    major, minor, patch = header_version()
+    assert native.kernel_version() == f"{major}.{minor}.{patch}"
     assert native.lib.kg_version_number() == major * 10000 + minor * 100 + patch
     assert native.lib.KG_VERSION_NUMBER == native.lib.kg_version_number()
+    assert (major, minor, patch) >= (1, 5, 1)
+
+
+def test_extension_is_stamped_with_the_sdk_version():
+    """What ties the Python side to its kernel: the extension's stamp, checked at import."""
+    assert native.ffi.string(native.lib.kg_py_build_version()).decode() == __version__
+    assert native._extension_problem(native.ffi, native.lib) is None
+
+
+def test_the_sdk_version_does_not_constrain_the_library_version(monkeypatch):
+    """build_ffi.py builds whatever the two versions are."""
+    sys.path.insert(0, str(NATIVE))
+    try:
+        import build_ffi
+    finally:
+        sys.path.remove(str(NATIVE))
+    monkeypatch.setattr(build_ffi, "sdk_version", lambda: "9.8.7")
+    builder = build_ffi.make_builder()
+    assert builder._assigned_source[3]["define_macros"] == [("KG_PY_SDK_VERSION", '"9.8.7"')]
+
+
+def ffi_with_suggestion(fields: str):
+    from cffi import FFI
+
+    ffi = FFI()
+    ffi.cdef(f"typedef struct kg_suggestion {{ {fields} }} kg_suggestion;")
+    return ffi
+
+
+def test_suggestion_layout_is_checked():
+    """Predictions are read as pairs of 32-bit integers: a kg_suggestion laid out otherwise
+    is reported, with what it has and what is read."""
+    assert native.ffi.sizeof("kg_suggestion") == 8
+    assert native._suggestion_layout_problem(native.ffi) is None
+    for fields in (
+        "int32_t score; uint32_t word_id;",  # swapped
+        "uint32_t word_id; int64_t score;",  # wider
+        "uint32_t word_id; uint32_t score;",  # unsigned score
+        "uint32_t id; int32_t score;",  # renamed
+    ):
+        problem = native._suggestion_layout_problem(ffi_with_suggestion(fields))
+        assert problem is not None and "kg_suggestion" in problem, fields
+        assert "'word_id': (0, 'uint32_t'), 'score': (4, 'int32_t')" in problem
+
+
+def test_an_extension_with_another_suggestion_layout_is_refused(monkeypatch):
+    other = ffi_with_suggestion("uint32_t word_id; int64_t score;")
+    problem = native._extension_problem(other, native.lib)
+    assert problem is not None and "kg_suggestion of 16 bytes" in problem
+    monkeypatch.setattr(native, "_PROBLEM", problem)
+    assert native.available() == (False, problem)
+    with pytest.raises(ImportError, match="kg_suggestion of 16 bytes"):
+        native.NativeEngine.from_buffer(b"")
 
 
 def test_a_stale_extension_is_refused(monkeypatch):

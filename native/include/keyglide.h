@@ -51,13 +51,16 @@ extern "C" {
 /* ---------------------------------------------------------------------------------------
  * Version
  *
- * The SDK version, semantic versioning applied to this interface (API and ABI):
+ * The version of the C library, semantic versioning of this interface (API and ABI). It is
+ * the library's own, not the Python SDK's: it changes when the kernel does, by these rules.
  *   MAJOR  changes when a function, type or constant is removed or changes meaning or
  *          layout: code built against another MAJOR may not link or run correctly.
  *   MINOR  changes when something is added (functions, status codes, constants); code
  *          built against an older MINOR of the same MAJOR keeps working unchanged.
- *   PATCH  changes for fixes only; the interface is identical.
- * While MAJOR is 0 the interface is not yet frozen and a MINOR change may break it.
+ *   PATCH  changes for fixes only (the kernel's behaviour); the interface is identical.
+ * While MAJOR is 0 the interface is not yet frozen and a MINOR change may break it. The
+ * version never goes backwards. Up to 1.5.1 it was the SDK's version; "since 1.x" below
+ * names the library version that added something.
  * ------------------------------------------------------------------------------------- */
 #define KG_VERSION_MAJOR 1
 #define KG_VERSION_MINOR 5

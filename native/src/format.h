@@ -1,13 +1,11 @@
-/* langdb format constants: the C twin of sdk/keyglide/format.py.
- *
- * langdb/FORMAT.md is the specification of every number here; keep the three in step. */
+/* langdb format constants of the kernel (langdb/FORMAT.md specifies every number).
+ * Generated from sdk/keyglide/format.py by native/tools/gen_sdk_headers.py; do not edit. */
 #ifndef KG_FORMAT_H
 #define KG_FORMAT_H
 
 #define KG_FMT_MAGIC "KGLANGDB"
 #define KG_FMT_MAGIC_SIZE 8
 #define KG_FMT_MAJOR 1
-#define KG_FMT_MINOR 2
 /* The bytes "KGLD" read as a little-endian u32. */
 #define KG_FMT_BYTE_ORDER_MARK 0x444C474Bu
 
@@ -46,47 +44,65 @@
 #define KG_ELEM_I32 5
 
 /* Section kinds; a section id is kind << 8 | order. */
+/* order 0; UTF-8 JSON */
 #define KG_KIND_META 0x01
+/* order 0; u32, V + 1 entries */
 #define KG_KIND_VOCAB_OFFSETS 0x02
+/* order 0; u8, the words' UTF-8 bytes */
 #define KG_KIND_VOCAB_BYTES 0x03
+/* orders 1..N; i32, 2**(8 * width of PROB_n) entries */
 #define KG_KIND_PROB_CODEBOOK 0x10
+/* orders 1..N-1; i32, likewise for BACKOFF_n */
 #define KG_KIND_BACKOFF_CODEBOOK 0x11
+/* orders 2..N; word id of each entry */
 #define KG_KIND_WORDS 0x20
+/* orders 1..N; probability code of each entry */
 #define KG_KIND_PROB 0x21
+/* orders 1..N-1; backoff code of each entry */
 #define KG_KIND_BACKOFF 0x22
+/* orders 1..N-1; count + 1 entries: first child at order n + 1 */
 #define KG_KIND_CHILDREN 0x23
+/* orders 1..N-1; sorted node ids that have a top list */
 #define KG_KIND_TOP_NODES 0x30
+/* orders 1..N-1; len(TOP_NODES) + 1 offsets into TOP_ENTRIES */
 #define KG_KIND_TOP_STARTS 0x31
+/* orders 0..N-1; child entry indices, best first */
 #define KG_KIND_TOP_ENTRIES 0x32
-#define KG_KIND_BLOCKLIST 0x40 /* order 0, format 1.1: word ids never suggested */
-/* Order 0, format 1.2 (feature DISPLAY_FORMS): how words are shown in suggestions. */
-#define KG_KIND_DISPLAY_IDS 0x41     /* word ids with a display form, increasing */
-#define KG_KIND_DISPLAY_OFFSETS 0x42 /* u32, len(DISPLAY_IDS) + 1 */
-#define KG_KIND_DISPLAY_BYTES 0x43   /* u8, the forms' UTF-8 bytes */
-/* Order 0, format 1.3 (feature NEURAL): a reranker the kernel validates but never runs. */
-#define KG_KIND_NEURAL_INFO 0x50 /* u8, JSON: how to run the graph */
-#define KG_KIND_NEURAL_ONNX 0x51 /* u8, an ONNX model */
+/* order 0, format 1.1 (feature BLOCKLIST); word ids never suggested */
+#define KG_KIND_BLOCKLIST 0x40
+/* order 0, format 1.2 (feature DISPLAY_FORMS); ids with a display form */
+#define KG_KIND_DISPLAY_IDS 0x41
+/* order 0, format 1.2; u32, len(DISPLAY_IDS) + 1 entries */
+#define KG_KIND_DISPLAY_OFFSETS 0x42
+/* order 0, format 1.2; u8, the display forms' UTF-8 bytes */
+#define KG_KIND_DISPLAY_BYTES 0x43
+/* order 0, format 1.3 (feature NEURAL); u8, JSON: how to run the graph */
+#define KG_KIND_NEURAL_INFO 0x50
+/* order 0, format 1.3; u8, the reranker's ONNX model */
+#define KG_KIND_NEURAL_ONNX 0x51
 
 #define KG_FMT_MIN_ORDER 2
 #define KG_FMT_MAX_ORDER 5
 #define KG_FMT_MAX_VOCAB (1u << 24)
 
 /* Feature bits (FORMAT.md sections 9 to 11). */
-#define KG_FEATURE_BLOCKLIST (1u << 0)     /* format 1.1: the BLOCKLIST section */
-#define KG_FEATURE_DISPLAY_FORMS (1u << 1) /* format 1.2: the DISPLAY_* sections */
-#define KG_FEATURE_NEURAL (1u << 2)        /* format 1.3: the NEURAL_* sections */
+/* format 1.1: the BLOCKLIST section, words never suggested */
+#define KG_FEATURE_BLOCKLIST (1u << 0)
+/* format 1.2: the DISPLAY_* sections, how words are shown */
+#define KG_FEATURE_DISPLAY_FORMS (1u << 1)
+/* format 1.3: the NEURAL_* sections, a reranker run by an ONNX runtime */
+#define KG_FEATURE_NEURAL (1u << 2)
 
-/* Feature bits known to this reader. NEURAL is only ever optional: a file that requires
- * it is refused like one that requires an unknown feature. */
+/* Feature bits known to this reader. A known feature missing from the required mask
+ * (NEURAL) is only ever optional: a file that requires it is refused. */
 #define KG_FMT_KNOWN_REQUIRED_FEATURES (KG_FEATURE_BLOCKLIST | KG_FEATURE_DISPLAY_FORMS)
 #define KG_FMT_KNOWN_OPTIONAL_FEATURES \
     (KG_FEATURE_BLOCKLIST | KG_FEATURE_DISPLAY_FORMS | KG_FEATURE_NEURAL)
-/* Known optional features the kernel validates but does not apply: its answers are those of
- * a reader that ignores them, and kg_ignored_features reports them. */
+/* Known optional features the kernel validates but does not apply: its answers are
+ * those of a reader that ignores them, and kg_ignored_features reports them. */
 #define KG_FMT_UNAPPLIED_FEATURES KG_FEATURE_NEURAL
 
-/* Fixed-point log10 scores: round(log10(p) * 10000). */
-#define KG_SCORE_SCALE 10000
+/* The stored score of a word a model can never predict (ARPA's -99 for <s>). */
 #define KG_SCORE_NEVER (-990000)
 
 /* Special word ids. */
@@ -98,6 +114,7 @@
 /* Nodes with more children than this have a top list of this many entries. */
 #define KG_TOP_LIST_LENGTH 16
 
+/* The tokenizer of sdk/keyglide/text.py, as META names it. */
 #define KG_TOKENIZER_ID "keyglide-text-1"
 
 #endif

@@ -1,5 +1,7 @@
 /* The tokenization contract keyglide-text-1, byte for byte as sdk/keyglide/text.py defines
- * it (its docstring is the specification; FORMAT.md section 6 summarises it).
+ * it (its docstring is the specification; FORMAT.md section 6 summarises it). Its character
+ * lists (spaces, line breaks, terminators, joiners, abbreviations) are text.py's, generated
+ * into text_tables.h; its Unicode tables are in unicode_tables.h, generated too.
  *
  * The text is read once, left to right, without allocation. Where text.py looks at a
  * whole gap between two tokens, the scanner keeps the few facts about the gap that the
@@ -8,39 +10,8 @@
 #include <string.h>
 
 #include "internal.h"
+#include "text_tables.h"
 #include "unicode_tables.h"
-
-/* Character classes of the contract. */
-#define C_WORD 1u
-#define C_SPACE 2u   /* White_Space */
-#define C_BREAK 4u   /* line break: U+000A, U+2029 (also spaces) */
-#define C_TERM 8u    /* sentence terminator */
-#define C_DOT 16u    /* '.', the one terminator abbreviations may be followed by */
-#define C_JOINER 32u /* ' U+2019 - U+2010 U+2011 */
-#define C_MARK 64u   /* category M: continues a token, never starts one (with C_WORD) */
-#define C_STARTS(c) (((c) & (C_WORD | C_MARK)) == C_WORD)
-
-/* Classes of the ASCII code points, the common case. */
-static const unsigned char ascii_class[128] = {
-    ['\t'] = C_SPACE, ['\n'] = C_SPACE | C_BREAK, [0x0B] = C_SPACE, [0x0C] = C_SPACE,
-    ['\r'] = C_SPACE, [' '] = C_SPACE,
-    ['!'] = C_TERM, ['?'] = C_TERM, ['.'] = C_TERM | C_DOT,
-    ['\''] = C_JOINER, ['-'] = C_JOINER,
-    ['0'] = C_WORD, ['1'] = C_WORD, ['2'] = C_WORD, ['3'] = C_WORD, ['4'] = C_WORD,
-    ['5'] = C_WORD, ['6'] = C_WORD, ['7'] = C_WORD, ['8'] = C_WORD, ['9'] = C_WORD,
-    ['A'] = C_WORD, ['B'] = C_WORD, ['C'] = C_WORD, ['D'] = C_WORD, ['E'] = C_WORD,
-    ['F'] = C_WORD, ['G'] = C_WORD, ['H'] = C_WORD, ['I'] = C_WORD, ['J'] = C_WORD,
-    ['K'] = C_WORD, ['L'] = C_WORD, ['M'] = C_WORD, ['N'] = C_WORD, ['O'] = C_WORD,
-    ['P'] = C_WORD, ['Q'] = C_WORD, ['R'] = C_WORD, ['S'] = C_WORD, ['T'] = C_WORD,
-    ['U'] = C_WORD, ['V'] = C_WORD, ['W'] = C_WORD, ['X'] = C_WORD, ['Y'] = C_WORD,
-    ['Z'] = C_WORD,
-    ['a'] = C_WORD, ['b'] = C_WORD, ['c'] = C_WORD, ['d'] = C_WORD, ['e'] = C_WORD,
-    ['f'] = C_WORD, ['g'] = C_WORD, ['h'] = C_WORD, ['i'] = C_WORD, ['j'] = C_WORD,
-    ['k'] = C_WORD, ['l'] = C_WORD, ['m'] = C_WORD, ['n'] = C_WORD, ['o'] = C_WORD,
-    ['p'] = C_WORD, ['q'] = C_WORD, ['r'] = C_WORD, ['s'] = C_WORD, ['t'] = C_WORD,
-    ['u'] = C_WORD, ['v'] = C_WORD, ['w'] = C_WORD, ['x'] = C_WORD, ['y'] = C_WORD,
-    ['z'] = C_WORD,
-};
 
 size_t kg_utf8_decode(const unsigned char *p, const unsigned char *end, uint32_t *cp)
 {
@@ -118,25 +89,10 @@ int kg_is_word_char(uint32_t cp)
 /* The class of a code point that is not ASCII. */
 static unsigned class_of(uint32_t cp)
 {
-    switch (cp) {
-    case 0x0085: case 0x00A0: case 0x1680:
-    case 0x2000: case 0x2001: case 0x2002: case 0x2003: case 0x2004: case 0x2005:
-    case 0x2006: case 0x2007: case 0x2008: case 0x2009: case 0x200A:
-    case 0x2028: case 0x202F: case 0x205F: case 0x3000:
-        return C_SPACE;
-    case 0x2029:
-        return C_SPACE | C_BREAK;
-    case 0x2026: case 0x203C: case 0x203D: case 0x2047: case 0x2048: case 0x2049:
-    case 0x3002: case 0xFF01: case 0xFF1F: case 0xFF0E: case 0x061F: case 0x0964:
-    case 0x0965:
-        return C_TERM;
-    case 0x2019: case 0x2010: case 0x2011:
-        return C_JOINER;
-    default:
-        if (!kg_is_word_char(cp))
-            return 0;
-        return in_ranges(kg_mark_ranges, KG_MARK_RANGE_COUNT, cp) ? C_WORD | C_MARK : C_WORD;
-    }
+    unsigned listed = listed_class(cp);
+    if (listed || !kg_is_word_char(cp))
+        return listed;
+    return in_ranges(kg_mark_ranges, KG_MARK_RANGE_COUNT, cp) ? C_WORD | C_MARK : C_WORD;
 }
 
 KG_INLINE unsigned classify(uint32_t cp) { return cp < 128 ? ascii_class[cp] : class_of(cp); }
@@ -158,16 +114,15 @@ KG_INLINE size_t read_class(const unsigned char *p, const unsigned char *end, ui
 }
 
 /* The contract's fold of one code point of a token: simple lowercase, and the joiners
- * U+2019 U+2010 U+2011 as ' - -. */
+ * beyond ASCII as JOINER_FOLDS says (U+2019 as ', U+2010 and U+2011 as -). */
 static uint32_t fold_cp(uint32_t cp)
 {
     size_t lo = 0, hi = KG_LOWER_COUNT;
+    uint32_t joiner;
     if (cp < 128)
         return cp - 'A' < 26u ? cp + 32 : cp;
-    if (cp == 0x2019)
-        return '\'';
-    if (cp == 0x2010 || cp == 0x2011)
-        return '-';
+    if ((joiner = joiner_fold(cp)) != 0)
+        return joiner;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (kg_lower[mid][0] < cp)
@@ -211,26 +166,13 @@ static void fold_put(kg_token *t, uint32_t cp)
     t->len += n;
 }
 
-/* text.py's ABBREVIATIONS, each packed into an integer (byte i at bits 8i; at most 6
- * bytes), so that the test is a few integer comparisons and costs nothing per token. */
-#define PACK2(a, b) ((uint64_t)(a) | (uint64_t)(b) << 8)
-#define PACK3(a, b, c) (PACK2(a, b) | (uint64_t)(c) << 16)
-#define PACK4(a, b, c, d) (PACK3(a, b, c) | (uint64_t)(d) << 24)
-#define PACK6(a, b, c, d, e, f) (PACK4(a, b, c, d) | (uint64_t)(e) << 32 | (uint64_t)(f) << 40)
-static const uint64_t abbreviations[] = {
-    PACK2('m', 'r'), PACK3('m', 'r', 's'), PACK2('m', 's'), PACK6('m', 'e', 's', 's', 'r', 's'),
-    PACK2('d', 'r'), PACK2('s', 't'), PACK2('j', 'r'), PACK2('s', 'r'), PACK4('p', 'r', 'o', 'f'),
-    PACK3('r', 'e', 'v'), PACK4('c', 'a', 'p', 't'), PACK3('c', 'o', 'l'), PACK3('g', 'e', 'n'),
-    PACK2('l', 't'), PACK3('s', 'g', 't'), PACK3('h', 'o', 'n'), PACK3('m', 'm', 'e'),
-    PACK4('m', 'l', 'l', 'e'), PACK2('v', 's'),
-};
-
-/* A folded token packed as above, or 0 when it cannot be an abbreviation. */
+/* A folded token packed as the abbreviations are (text_tables.h), or 0 when it cannot be
+ * one. */
 static uint64_t pack_token(const kg_token *t)
 {
     uint64_t key = 0;
     size_t i;
-    if (t->too_long || t->len > 6)
+    if (t->too_long || t->len > KG_ABBREVIATION_MAX_BYTES)
         return 0;
     for (i = 0; i < t->len; i++)
         key |= (uint64_t)t->bytes[i] << (8 * i);

@@ -11,7 +11,8 @@ It refuses to run on a Python whose ``unicodedata`` is not Unicode 14.0: regener
 another version would silently change the contract. Run it only when the contract changes,
 which is a format change (a new tokenizer id in FORMAT.md).
 
-    python native/tools/gen_unicode_tables.py
+    python native/tools/gen_unicode_tables.py            # rewrite both files
+    python native/tools/gen_unicode_tables.py --check    # exit 1 if either is out of date
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import pathlib
 import sys
 import unicodedata
 
+from codegen import ROOT, run
+
 UNICODE_VERSION = "14.0.0"
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def is_word_char(cp: int) -> bool:
@@ -131,6 +133,14 @@ def c_header(ranges, marks, lower) -> str:
     return "\n".join(lines)
 
 
+def outputs() -> dict[pathlib.Path, str]:
+    ranges, marks, lower = ranges_of(is_word_char), ranges_of(is_mark), simple_lowercase()
+    return {
+        ROOT / "sdk/keyglide/_unicode.py": python_module(ranges, marks, lower),
+        ROOT / "native/src/unicode_tables.h": c_header(ranges, marks, lower),
+    }
+
+
 def main() -> int:
     if unicodedata.unidata_version != UNICODE_VERSION:
         print(
@@ -139,15 +149,7 @@ def main() -> int:
             file=sys.stderr,
         )
         return 1
-    ranges, marks, lower = ranges_of(is_word_char), ranges_of(is_mark), simple_lowercase()
-    (ROOT / "sdk/keyglide/_unicode.py").write_text(
-        python_module(ranges, marks, lower), encoding="utf-8"
-    )
-    (ROOT / "native/src/unicode_tables.h").write_text(
-        c_header(ranges, marks, lower), encoding="utf-8"
-    )
-    print(f"{len(ranges)} word ranges, {len(marks)} mark ranges, {len(lower)} lowercase mappings")
-    return 0
+    return run(outputs)
 
 
 if __name__ == "__main__":

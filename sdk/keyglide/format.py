@@ -1,8 +1,10 @@
 """langdb format constants, the header and the section table (``langdb/FORMAT.md``).
 
 Everything about the byte layout that more than one module needs lives here: the writer
-(``keyglide.build.write``), the reader (``keyglide.reader``) and, as a C twin, the kernel's
-``native/src/format.h``. Keep the three in step with FORMAT.md.
+(``keyglide.build.write``), the reader (``keyglide.reader``) and the kernel, whose
+``native/src/format.h`` is generated from this module (``native/tools/gen_sdk_headers.py``;
+``tests/test_constants.py`` checks that the checked-in header is current). Keep this module
+in step with FORMAT.md.
 """
 
 from __future__ import annotations
@@ -28,7 +30,13 @@ SPECIAL_TOKENS = ("<unk>", "<s>", "</s>")
 UNK, BOS, EOS = 0, 1, 2
 FIRST_WORD_ID = 3
 
+# The orders a langdb may have: 2 (bigrams) to 5.
+MIN_ORDER = 2
 MAX_ORDER = 5
+# The most entries in the section table, and the most words (special tokens included) in the
+# vocabulary: word ids fit in 24 bits.
+MAX_SECTIONS = 1024
+MAX_VOCAB = 1 << 24
 # The largest magnitude of a codebook score (checked by verify()): a score adds at most
 # MAX_ORDER of them (one probability, up to MAX_ORDER - 1 backoffs), and so always fits in
 # 32 bits, the width every reader reports a suggestion's score in.

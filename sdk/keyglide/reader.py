@@ -51,7 +51,10 @@ from keyglide.format import (
     MAGIC,
     MAX_CODEBOOK_SCORE,
     MAX_ORDER,
+    MAX_SECTIONS,
+    MAX_VOCAB,
     META_MAX_DEPTH,
+    MIN_ORDER,
     NEURAL_KINDS,
     SCORE_NEVER,
     SECTION_ALIGN,
@@ -69,10 +72,6 @@ from keyglide.format import (
     section_id,
     split_section_id,
 )
-
-MIN_ORDER = 2
-MAX_SECTIONS = 1024
-MAX_VOCAB = 1 << 24
 
 KNOWN_KINDS = frozenset(Kind)
 KNOWN_TYPES = frozenset(ElemType)

@@ -69,10 +69,15 @@ from keyglide import _unicode
 TOKENIZER_ID = "keyglide-text-1"
 
 # A folded token longer than this many UTF-8 bytes never enters a vocabulary. The C kernel
-# folds into a buffer of this size, so the bound is part of the contract.
+# folds into a buffer of this size, so the bound is part of the contract (keyglide.h's
+# KG_MAX_WORD_BYTES; tests/test_constants.py checks that the two are equal).
 MAX_WORD_BYTES = 64
 
+# The character lists of the contract. This module is their one home: the kernel's copy
+# (native/src/text_tables.h) is generated from them by native/tools/gen_sdk_headers.py.
 JOINERS = "'\u2019-\u2010\u2011"
+# How a token's joiners fold (the others fold to themselves).
+JOINER_FOLDS = {"\u2019": "'", "\u2010": "-", "\u2011": "-"}
 TERMINATORS = ".!?\u2026\u203c\u203d\u2047\u2048\u2049\u3002\uff01\uff1f\uff0e\u061f\u0964\u0965"
 SPACES = (
     "\u0009\u000a\u000b\u000c\u000d\u0020\u0085\u00a0\u1680"
@@ -80,6 +85,8 @@ SPACES = (
     "\u2028\u2029\u202f\u205f\u3000"
 )
 LINE_BREAKS = "\u000a\u2029"
+# The one terminator an abbreviation may be followed by without ending its sentence.
+PERIOD = "."
 
 # Titles that end in a period without ending the sentence. Folded forms.
 ABBREVIATIONS = frozenset(
@@ -118,11 +125,11 @@ _TOKEN_RE = re.compile(f"{_STARTER}{_WORD}*(?:{_JOINER}{_STARTER}{_WORD}*)*")
 _TERMINATOR_RE = re.compile(f"[{re.escape(TERMINATORS)}]")
 # A terminator with a space somewhere after it, inside one gap.
 _TERMINATOR_THEN_SPACE_RE = re.compile(f"[{re.escape(TERMINATORS)}].*[{re.escape(SPACES)}]", re.S)
-_OTHER_TERMINATOR_RE = re.compile(f"[{re.escape(TERMINATORS.replace('.', ''))}]")
+_OTHER_TERMINATOR_RE = re.compile(f"[{re.escape(TERMINATORS.replace(PERIOD, ''))}]")
 _LINE_BREAK_RE = re.compile(f"[{LINE_BREAKS}]")
 
 _FOLD = {a: b for a, b in _unicode.LOWER}
-_FOLD.update({0x2019: ord("'"), 0x2010: ord("-"), 0x2011: ord("-")})
+_FOLD.update({ord(joiner): ord(folded) for joiner, folded in JOINER_FOLDS.items()})
 _JOINER_CHARS = frozenset(JOINERS)
 
 

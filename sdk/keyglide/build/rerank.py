@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from keyglide.build.network import Network, NetworkSettings, contexts
-from keyglide.format import BOS, TOP_LIST_LENGTH
+from keyglide.format import BOS, SCORE_SCALE, TOP_LIST_LENGTH
 from keyglide.neural.graph import GraphBuilder
 from keyglide.neural.proto import DataType
 
@@ -150,7 +150,7 @@ def collect(
             ids = [c for c, _ in shortlist]
             if stream[t] in ids:
                 found_candidates[m, : len(ids)] = ids
-                found_ngram[m, : len(ids)] = [score / 10000 for _, score in shortlist]
+                found_ngram[m, : len(ids)] = [score / SCORE_SCALE for _, score in shortlist]
                 position[m], typed_letters[m], label[m] = t, typed, ids.index(stream[t])
                 m += 1
         if progress and (n + 1) % 20_000 == 0:

@@ -31,6 +31,8 @@ from keyglide.format import (
     DISPLAY_KINDS,
     FEATURES_SINCE_MINOR,
     FORMAT_MAJOR,
+    MAX_ORDER,
+    MIN_ORDER,
     NEURAL_KINDS,
     ElemType,
     Feature,
@@ -44,8 +46,6 @@ from keyglide.format import (
 )
 from keyglide.model import Order, QuantizedModel
 from keyglide.reader import (
-    MAX_ORDER,
-    MIN_ORDER,
     blocklist_problem,
     children_order_problem,
     children_problem,

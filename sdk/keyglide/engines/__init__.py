@@ -21,9 +21,11 @@ from keyglide.format import SCORE_SCALE
 if TYPE_CHECKING:
     from keyglide.reader import LangDBFile
 
-# The most suggestions one call returns (the C kernel's KG_MAX_K).
+# Limits of the C interface (native/include/keyglide.h), here for the engines that run
+# without the kernel; tests/test_constants.py checks them against the header.
+# The most suggestions one call returns (KG_MAX_K).
 MAX_K = 256
-# The most ids one list of ``context_ids`` holds (the C kernel's KG_MAX_CONTEXT).
+# The most ids one list of ``context_ids`` holds (KG_MAX_CONTEXT).
 MAX_CONTEXT = 65536
 
 ENGINE_NAMES = ("auto", "native", "reference")

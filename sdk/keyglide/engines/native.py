@@ -12,7 +12,8 @@ reading; the last call out releases it.
 
 The extension is stamped with the SDK version it was built for; one built for another
 version is refused with ImportError (``available()`` says why), since its kernel may read
-files differently.
+files differently. So is one whose ``kg_suggestion`` is not the pair of 32-bit integers this
+module reads suggestions as.
 """
 
 from __future__ import annotations
@@ -36,19 +37,45 @@ from keyglide.text import Cursor
 if TYPE_CHECKING:
     from keyglide.reader import LangDBFile
 
+# How predictions are read: each kg_suggestion as two 32-bit words, (word_id, score as
+# uint32), from one buffer of 2 * KG_MAX_K uint32 (``_buffers``, ``candidate_array``).
+SUGGESTION_LAYOUT = {"word_id": (0, "uint32_t"), "score": (4, "int32_t")}
+SUGGESTION_SIZE = 8
+
+
+def _suggestion_layout_problem(ext_ffi) -> str | None:
+    """Why the kg_suggestion of ``ext_ffi`` (a cffi FFI) is not the layout this module
+    reads, or None."""
+    struct = ext_ffi.typeof("kg_suggestion")
+    layout = {name: (field.offset, field.type.cname) for name, field in struct.fields}
+    size = ext_ffi.sizeof(struct)
+    if size == SUGGESTION_SIZE and layout == SUGGESTION_LAYOUT:
+        return None
+    return (
+        f"the C kernel extension keyglide._native has a kg_suggestion of {size} "
+        f"bytes with fields {layout} (name: (offset, type)), but keyglide reads suggestions "
+        f"as {SUGGESTION_SIZE} bytes with fields {SUGGESTION_LAYOUT}"
+    )
+
+
+def _extension_problem(ext_ffi, ext_lib) -> str | None:
+    """Why the extension (its ffi and lib) cannot be used by this SDK, or None."""
+    built_for = ext_ffi.string(ext_lib.kg_py_build_version()).decode()
+    if built_for != __version__:
+        return (
+            f"the C kernel extension keyglide._native was built for keyglide {built_for}, "
+            f"but this is keyglide {__version__}: reinstall the package to rebuild it"
+        )
+    return _suggestion_layout_problem(ext_ffi)
+
+
 try:
     from keyglide._native import ffi, lib
 except ImportError as e:  # not built (a source checkout without a compiler, say)
     ffi = lib = None
     _PROBLEM: str | None = f"the C kernel extension keyglide._native is not available ({e})"
 else:
-    _built_for = ffi.string(lib.kg_py_build_version()).decode()
-    _PROBLEM = (
-        None
-        if _built_for == __version__
-        else f"the C kernel extension keyglide._native was built for keyglide {_built_for}, "
-        f"but this is keyglide {__version__}: reinstall the package to rebuild it"
-    )
+    _PROBLEM = _extension_problem(ffi, lib)
 
 
 def available() -> tuple[bool, str]:
@@ -62,7 +89,8 @@ def _require() -> None:
 
 
 def kernel_version() -> str:
-    """The C kernel's version string (the SDK version it was built from)."""
+    """The C library's version string ("MAJOR.MINOR.PATCH"): its own version, which follows
+    the C interface (native/include/keyglide.h), not the SDK's."""
     _require()
     return ffi.string(lib.kg_version_string()).decode()
 

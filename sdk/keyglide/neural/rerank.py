@@ -33,7 +33,7 @@ import numpy as np
 from keyglide import text as contract
 from keyglide.engines import ContextIds, Engine, Suggestion
 from keyglide.errors import NeuralModelError
-from keyglide.format import BOS, FIRST_WORD_ID, SCORE_SCALE
+from keyglide.format import BOS, FIRST_WORD_ID, SCORE_NEVER, SCORE_SCALE
 
 INTERFACE = "keyglide-rerank-1"
 LN10 = math.log(10.0)
@@ -45,7 +45,7 @@ _UP_TO_LAST_SPACE = re.compile(r".*\s", re.S)
 
 # The range of a reranked score: from ARPA's log10 probability -99 (a probability of zero,
 # the score of "<s>") to the largest int32 (the kernel's scores are int32).
-SCORE_MIN, SCORE_MAX = -990000, (1 << 31) - 1
+SCORE_MIN, SCORE_MAX = SCORE_NEVER, (1 << 31) - 1
 
 # The operators whose result on a NaN is not the same in every runtime: numpy's maximum keeps
 # a NaN that onnxruntime's ReduceMax, Relu and Clip may drop, and a NaN cast to an integer is
