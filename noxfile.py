@@ -63,12 +63,13 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def faults(session: nox.Session) -> None:
-    """The langdb store under faults, with hundreds of writers killed at random moments.
+    """The langdb store under faults, with hundreds of writers killed at chosen calls.
 
-    ``tests/test_store_faults.py`` with ``KEYGLIDE_FAULT_RUNS`` random SIGKILLs of a writer
-    (default 500 here; the test suite runs 30), besides a kill before each of its file-system
-    calls, predictors racing ``KEYGLIDE_FAULT_SWITCHES`` activations and reverts (default
-    1000; the test suite does 200) and full disks. Pytest arguments go after ``--``.
+    ``tests/test_store_faults.py`` with ``KEYGLIDE_FAULT_RUNS`` SIGKILLs of a writer, each
+    just before a file-system call chosen by a seeded plan (default 500 here; the test suite
+    runs 30), besides a kill before each of its file-system calls, predictors racing
+    ``KEYGLIDE_FAULT_SWITCHES`` activations and reverts (default 1000; the test suite does
+    200) and full disks. Pytest arguments go after ``--``.
     """
     install(session, "dev")
     env = {

@@ -5,8 +5,13 @@ reference engine are tested independently of how a real model is estimated. The 
 scores words by the literal recursion of FORMAT.md section 5 over a dict of n-grams read
 from the model's arrays, sharing no code with the engine.
 
-Hypothesis profiles: ``default`` for the developer loop, ``ci`` (more examples, derandomized
-so a CI run is reproducible); choose with ``HYPOTHESIS_PROFILE``.
+Hypothesis profiles: ``default`` for the developer loop, ``ci`` (twice the examples,
+derandomized so a CI run is reproducible); choose with ``HYPOTHESIS_PROFILE``. A test that
+asks for its own number of examples asks through ``examples(n)``: n under ``ci``, in
+proportion under the others (half under ``default``).
+
+The ``slow`` mark (registered in pyproject.toml) flags tests of many seconds:
+``pytest -m "not slow"`` is the quick developer loop; CI runs every test.
 """
 
 from __future__ import annotations
@@ -29,15 +34,23 @@ from keyglide.reader import LangDBFile
 settings.register_profile(
     "default", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+CI_EXAMPLES = 80
 settings.register_profile(
     "ci",
-    max_examples=80,
+    max_examples=CI_EXAMPLES,
     deadline=None,
     derandomize=True,
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def examples(n: int) -> int:
+    """``max_examples`` for a test that CI runs ``n`` examples of: ``n`` under the ``ci``
+    profile, in proportion under the loaded one (half as many under ``default``)."""
+    return max(1, n * settings.default.max_examples // CI_EXAMPLES)
+
 
 BASE_META = {
     "language": "xx",

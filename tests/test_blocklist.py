@@ -12,7 +12,7 @@ import random
 
 import numpy as np
 import pytest
-from conftest import Oracle, models, random_model, typed_texts, whole, written
+from conftest import Oracle, examples, models, random_model, typed_texts, whole, written
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from keyglide.engines import native
@@ -96,7 +96,7 @@ class Both:
 
 
 @given(blocked_models(), st.data())
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 def test_engines_agree_with_random_blocklists(model, data):
     both = Both(model)
     try:
@@ -128,7 +128,7 @@ def big_nodes(request):
 
 
 @given(st.data())
-@settings(max_examples=80)
+@settings(max_examples=examples(80))
 def test_big_nodes_with_blocked_top_candidates(big_nodes, data):
     vocab = big_nodes.model.vocab[3:]
     context = " ".join(data.draw(st.lists(st.sampled_from(vocab), max_size=4)))

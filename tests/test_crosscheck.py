@@ -148,6 +148,7 @@ not think of anything else to say, and because the kettle had started to boil.
 """
 
 
+@pytest.mark.slow  # builds the default English langdb
 @needs_native
 @pytest.mark.skipif(
     importlib.util.find_spec("symspellpy") is None,

@@ -45,6 +45,7 @@ def test_default_langdb_builds_once_loads_and_answers(cache):
     assert built[0].stat().st_mtime_ns == mtime  # reused, not rebuilt
 
 
+@pytest.mark.slow  # a second whole build of the default langdb
 @needs_data
 def test_a_rebuild_that_does_not_match_the_recorded_hash_is_refused(cache, monkeypatch):
     monkeypatch.setattr(default, "expected_sha256", lambda recipe=None: "0" * 64)

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import build_model, random_model, written
+from conftest import build_model, examples, random_model, written
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from keyglide.engines import native
@@ -757,7 +757,7 @@ def test_each_kind_of_mutant_is_judged_alike(kind):
 
 
 @settings(
-    max_examples=300,
+    max_examples=examples(300),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

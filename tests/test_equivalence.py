@@ -21,7 +21,7 @@ import random
 
 import numpy as np
 import pytest
-from conftest import Oracle, models, random_model, typed_texts, written
+from conftest import Oracle, examples, models, random_model, typed_texts, written
 from display_support import display_forms, spellings, with_display_forms
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -196,7 +196,7 @@ def wide(request):
 
 
 @given(st.data())
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 def test_wide_completions_and_big_nodes(wide, data):
     vocab = wide.model.vocab[3:]
     context = " ".join(data.draw(st.lists(st.sampled_from(vocab), max_size=5)))
@@ -310,22 +310,49 @@ def test_a_built_model_with_display_forms(tmp_path):
             engine.close()
 
 
-def test_public_api_with_the_native_engine(tmp_path):
-    import keyglide
-    from keyglide.engines import ENGINE_NAMES
+def _public_models() -> dict[str, object]:
+    """Models for the public API: plain, and with display forms and a blocklist."""
+    vocab = [*SPECIAL_TOKENS, *sorted({"a", "b", "c", "don't", "well-known", "é", "ab", "abc"})]
+    plain = random_model(seed=1, vocab=vocab, order=3)
+    rng = random.Random(4)
+    shown = with_display_forms(plain, display_forms(plain.vocab, rng, 0.5))
+    shown = dataclasses.replace(shown, blocklist=np.array([4, 7], dtype=np.int64))
+    return {"plain": plain, "display-blocklist": shown}
 
-    if "native" not in ENGINE_NAMES:
-        pytest.skip("keyglide.open does not offer engine='native' yet")
-    model = random_model(seed=1, vocab=[*SPECIAL_TOKENS, "a", "b", "c"], order=3)
-    path = tmp_path / "m.langdb"
-    path.write_bytes(written(model))
+
+@pytest.mark.parametrize("name", ["plain", "display-blocklist"])
+def test_public_api_with_the_native_engine(tmp_path, name):
+    """``keyglide.open(engine="native")`` (and ``"auto"``, which picks it) answers every call
+    of the public API as ``engine="reference"`` does; ``keyglide.evaluate`` too."""
+    import keyglide
+
+    path = tmp_path / f"{name}.langdb"
+    path.write_bytes(written(_public_models()[name]))
+    queries = ["", "a ", "a b", "b c a ", "A B. c ", "ab", "don", "Well-known é ", "zzz a "]
     with (
         keyglide.open(path, engine="native") as fast,
         keyglide.open(path, engine="reference") as slow,
     ):
-        assert fast.engine == "native"
-        for q in ["", "a ", "a b", "b c a "]:
-            assert fast.predict(q, 3) == slow.predict(q, 3)
-            assert fast.logprob(q) == slow.logprob(q)
-    with keyglide.open(path) as auto:
-        assert auto.engine == "native"
+        assert (fast.engine, slow.engine) == ("native", "reference")
+        fast.verify()
+        assert {**fast.info, "engine": None} == {**slow.info, "engine": None}
+        assert fast.compat == slow.compat
+        for q in queries:
+            for k in (1, 3, 17, 256):
+                assert fast.predict(q, k) == slow.predict(q, k), (q, k)
+            assert fast.logprob(q) == slow.logprob(q), q
+            if q.strip():
+                assert fast.perplexity(q) == slow.perplexity(q), q
+            else:  # no tokens: both refuse
+                for db in (fast, slow):
+                    with pytest.raises(ValueError):
+                        db.perplexity(q)
+        content = " ".join(queries) + " a b c. ab abc!"
+        got = keyglide.evaluate(fast, content, k=2, hide_offered=True)
+        want = keyglide.evaluate(slow, content, k=2, hide_offered=True)
+        assert (got.engine, want.engine) == ("native", "reference")
+        timing = {"engine": None, "prediction_seconds": 0.0}
+        assert dataclasses.replace(got, **timing) == dataclasses.replace(want, **timing)
+        with keyglide.open(path) as auto:
+            assert auto.engine == "native"
+            assert auto.predict("a ", 5) == slow.predict("a ", 5)

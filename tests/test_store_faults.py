@@ -1,10 +1,12 @@
-"""The store under faults: a writer killed with SIGKILL at random moments and before every
-file-system call it makes, predictors racing activations and reverts, several writer
-processes at once, and full disks or unwritable directories.
+"""The store under faults: a writer killed with SIGKILL before file-system calls chosen at
+random and before every file-system call of a fixed scenario, predictors racing activations
+and reverts, several writer processes at once, and full disks or unwritable directories.
 
 The killed writers are forked by one helper process spawned at the start (this file run as
-a script), so that each kill costs milliseconds and hundreds fit in a run: the number of
-random kills is ``KEYGLIDE_FAULT_RUNS`` (default 30; ``nox -s faults`` runs 500), and of
+a script), so that each kill costs milliseconds and hundreds fit in a run. A writer kills
+itself just before the call it was told (``WatchedOS``), never after a delay: every run
+kills at the same places, however loaded the machine. The number of random kills is
+``KEYGLIDE_FAULT_RUNS`` (default 30; ``nox -s faults`` runs 500), and of
 version switches under predicting threads ``KEYGLIDE_FAULT_SWITCHES`` (default 200).
 After every kill the store must open, its pointer must name a complete langdb that passes
 ``verify()`` with the sha256 the pointer records, and every file under a real name must be
@@ -23,7 +25,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import traceback
 from collections import Counter
 from pathlib import Path
@@ -223,6 +224,41 @@ def run_step(root: str, files: dict[str, str], step: int) -> None:
         store.gc(keep=arg)
 
 
+# The kinds of call a writer makes once the store exists, which the random kills take in
+# turn; mkdir and rmdir happen only at the store's first moments (see kill_plan).
+STEADY_CALLS = ("open", "write", "fsync", "rename", "replace", "unlink")
+# A writer killed before one of these always leaves a temporary behind: it is writing one.
+WRITING_CALLS = frozenset({"write", "rename", "replace"})
+# How many calls a writer may make before the call it is to be killed at: past this, the
+# call never came and the writer fails (instead of running on).
+MAX_CALLS_BEFORE_THE_KILL = 50_000
+
+
+def kill_plan(runs: int, seed: int) -> list[tuple[str, int]]:
+    """Where each of ``runs`` random writers is killed: just before the ``nth`` call of a
+    kind. The first three kills are the store's first moments, from no store at all: before
+    the first install creates xx/, then before its first write (xx/ holds only a
+    temporary), then before the next writer removes that directory. Then each kind of
+    STEADY_CALLS in turn, at a random one of its first four calls."""
+    rng = random.Random(seed)
+    plan = [("mkdir", 1), ("write", 1), ("rmdir", 1)]
+    while len(plan) < runs:
+        plan.append((STEADY_CALLS[len(plan) % len(STEADY_CALLS)], rng.randint(1, 4)))
+    return plan[:runs]
+
+
+def kill_at(kind: str, nth: int):
+    """A ``WatchedOS`` hook that kills the process just before its ``nth`` call of ``kind``."""
+
+    def hook(name, count_of_name, count, call_args):
+        if name == kind and count_of_name == nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if count > MAX_CALLS_BEFORE_THE_KILL:
+            raise AssertionError(f"{count} file-system calls and no call number {nth} to {kind}")
+
+    return hook
+
+
 def random_writer(root: str, files: dict[str, str], seed: int, iterations: int) -> None:
     rng = random.Random(seed)
     store = keyglide.Store(root)
@@ -245,7 +281,7 @@ def random_writer(root: str, files: dict[str, str], seed: int, iterations: int) 
 
 
 def helper_main(root: str, files_json: str, errors: str) -> None:
-    """Run as a script: fork a writer for each ``run MODE N`` line on stdin and print its
+    """Run as a script: fork a writer for each ``run MODE ...`` line on stdin and print its
     pid; ``wait`` reaps it and prints how it ended. A writer that fails (rather than being
     killed) appends its traceback to the file ``errors``."""
     files = json.loads(files_json)
@@ -258,7 +294,8 @@ def helper_main(root: str, files_json: str, errors: str) -> None:
             if pid == 0:
                 try:
                     mode, number = args[0], int(args[1])
-                    if mode == "random":
+                    if mode == "random":  # "random SEED KIND NTH": killed before that call
+                        store_module.os = WatchedOS(kill_at(args[2], int(args[3])))
                         random_writer(root, files, number, iterations=1_000_000)
                     else:  # "step N AT": SCENARIO[N], killed before its call number AT
 
@@ -300,8 +337,8 @@ class Helper:
         assert line, "the helper process died"
         return line.strip()
 
-    def start(self, mode: str, *numbers: int) -> int:
-        self.proc.stdin.write(f"run {mode} {' '.join(map(str, numbers))}\n")
+    def start(self, mode: str, *arguments: int | str) -> int:
+        self.proc.stdin.write(f"run {mode} {' '.join(map(str, arguments))}\n")
         self.proc.stdin.flush()
         return int(self._line())
 
@@ -333,27 +370,31 @@ def helper_for(tmp_path, files):
 # --- killed writers -----------------------------------------------------------------------------
 
 
-def test_a_writer_killed_at_random_moments(tmp_path, files, known, helper_for):
+def test_a_writer_killed_at_random_file_system_calls(tmp_path, files, known, helper_for):
     """A writer doing random installs, activations, reverts and gcs, killed with SIGKILL
-    RUNS times at random moments; the store is checked after each kill, and the next writer
-    picks up from whatever the last one left."""
+    RUNS times, each time just before a call of kill_plan: from the creation of the store,
+    then before every kind of call it makes in turn. The store is checked after each kill,
+    and the next writer picks up from whatever the last one left."""
     root = tmp_path / "store"
     helper = helper_for(root)
-    rng = random.Random(20261126)
+    plan = kill_plan(RUNS, seed=20261126)
     states = Counter()
     mid_write = 0  # kills that left a temporary file: in the middle of writing one
-    for run in range(RUNS):
-        pid = helper.start("random", run)
-        time.sleep(rng.uniform(0.0, 0.08))
-        os.kill(pid, signal.SIGKILL)
-        assert helper.wait() == "signal 9"
+    for run, (kind, nth) in enumerate(plan):
+        helper.start("random", run, kind, nth)
+        assert helper.wait() == "signal 9", (run, kind, nth)
         states[check_store(str(root), known)] += 1
-        mid_write += bool(temporaries(root))
+        left = temporaries(root)
+        mid_write += bool(left)
+        if kind in WRITING_CALLS:
+            assert left, (run, kind, nth)
     assert_clean_after_next_writer(str(root), known)
-    if RUNS >= 30:  # the kills landed in different states, some in the middle of a write
-        assert len(states) > 1 and mid_write > 0, (states, mid_write)
+    if RUNS >= 30:  # the kills landed before every kind of call, and in different states
+        assert {kind for kind, _ in plan} == WatchedOS.WATCHED
+        assert len(states) > 2 and mid_write > RUNS // 4, (states, mid_write)
 
 
+@pytest.mark.slow
 def test_a_writer_killed_before_each_of_its_file_system_calls(tmp_path, files, known, helper_for):
     """Each step of SCENARIO run once per file-system call it makes, from the state the
     steps before it leave, and killed just before that call: every on-disk state a kill can
@@ -447,7 +488,10 @@ def native_available() -> bool:
             "native",
             True,
             SWITCHES,
-            marks=pytest.mark.skipif(not native_available(), reason="no native engine here"),
+            marks=[
+                pytest.mark.skipif(not native_available(), reason="no native engine here"),
+                pytest.mark.slow,
+            ],
         ),
         pytest.param(
             "native",
