@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from keyglide import text
-from keyglide.build.write import write_langdb
+from keyglide.builder.write import write_langdb
 from keyglide.format import BOS, EOS, FIRST_WORD_ID, SCORE_NEVER, SPECIAL_TOKENS, UNK, Kind
 from keyglide.model import Order, QuantizedModel
 from keyglide.reader import LangDBFile

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from keyglide.build import Recipe, build
+from keyglide.builder import Recipe, build
 from keyglide.demo.server import Demo, DemoServer
 
 SUBJECTS = ["I", "you", "we", "they", "my friend", "the team"]

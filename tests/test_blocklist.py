@@ -260,7 +260,7 @@ def _corpus(tmp_path):
 
 
 def test_a_recipe_blocklist(tmp_path):
-    from keyglide.build import Recipe, build
+    from keyglide.builder import Recipe, build
 
     _corpus(tmp_path)
     words = tmp_path / "words.txt"

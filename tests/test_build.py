@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from keyglide.build import Input, Recipe, build
-from keyglide.build import count as counting
-from keyglide.build.pipeline import count_inputs
-from keyglide.build.quantize import quantize_scores
+from keyglide.builder import Input, Recipe, build
+from keyglide.builder import count as counting
+from keyglide.builder.pipeline import count_inputs
+from keyglide.builder.quantize import quantize_scores
 from keyglide.errors import BuildError
 from keyglide.format import SCORE_NEVER, SPECIAL_TOKENS
 from keyglide.reader import LangDBFile
@@ -345,3 +345,23 @@ def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
               tmp_path / "b.langdb", progress=False, source_commit=None)
     with LangDBFile.open(a.path) as fa, LangDBFile.open(b.path) as fb:
         assert list(fa.all_word_bytes()) == list(fb.all_word_bytes())  # U+FEFF is no word
+
+
+def test_the_old_name_of_the_builder_still_imports_with_a_warning():
+    """keyglide.build (until SDK 1.5) is keyglide.builder, submodules included, until 2.0."""
+    import importlib
+    import sys
+
+    import keyglide.builder
+    import keyglide.builder.recipe
+
+    for name in [n for n in sys.modules if n.split(".")[:2] == ["keyglide", "build"]]:
+        del sys.modules[name]
+    with pytest.warns(DeprecationWarning, match="keyglide.builder"):
+        old = importlib.import_module("keyglide.build")
+    assert old.Recipe is keyglide.builder.Recipe and old.build is keyglide.builder.build
+    assert set(old.__all__) == set(keyglide.builder.__all__)
+    assert importlib.import_module("keyglide.build.recipe") is keyglide.builder.recipe
+    from keyglide.build.network import Network
+
+    assert Network is importlib.import_module("keyglide.builder.network").Network

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from keyglide import compat, convert
-from keyglide.build import Recipe, build
+from keyglide.builder import Recipe, build
 from keyglide.cli import main
 from keyglide.convert import FORMATS, plan
 from keyglide.engines.reference import ReferenceEngine

@@ -101,7 +101,7 @@ def test_limit_bounds_the_words_asked_about():
 
 @pytest.fixture(scope="module")
 def novel_langdb(tmp_path_factory) -> Path:
-    from keyglide.build import Recipe, build
+    from keyglide.builder import Recipe, build
 
     novel = min(split("train"), key=lambda f: (f.stat().st_size, f.name))  # the shortest
     out = tmp_path_factory.mktemp("novel") / "novel-3.langdb"

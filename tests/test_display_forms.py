@@ -17,9 +17,9 @@ from conftest import random_model, written
 from hypothesis import given
 from hypothesis import strategies as st
 from keyglide import convert, text
-from keyglide.build import Recipe, build
-from keyglide.build.count import NGramCounts, _count_text, display_forms
-from keyglide.build.write import write_langdb
+from keyglide.builder import Recipe, build
+from keyglide.builder.count import NGramCounts, _count_text, display_forms
+from keyglide.builder.write import write_langdb
 from keyglide.cli import main
 from keyglide.engines.reference import ReferenceEngine
 from keyglide.errors import BuildError, CorruptLangDB

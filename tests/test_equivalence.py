@@ -221,7 +221,7 @@ def test_every_prefix_of_every_word(wide):
 def test_a_built_model(tmp_path):
     """A model the builder estimated (Kneser-Ney, pruned, quantized): realistic scores,
     backoffs and top lists."""
-    from keyglide.build import Recipe, build
+    from keyglide.builder import Recipe, build
 
     rng = random.Random(3)
     nouns = "cat dog house tree river king queen child letter garden window city road".split()
@@ -263,7 +263,7 @@ def test_a_built_model(tmp_path):
 def test_a_built_model_with_display_forms(tmp_path):
     """The builder's display forms (format 1.2) from a corpus with names and "I": both
     engines show them, identically, and keep the scores of the same model without them."""
-    from keyglide.build import Recipe, build
+    from keyglide.builder import Recipe, build
 
     rng = random.Random(8)
     names = "London Paris Anna McDonald O’Brien Jean-Luc".split()

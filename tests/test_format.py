@@ -14,8 +14,8 @@ import pytest
 from conftest import Oracle, models, random_model, whole, written
 from hypothesis import given
 from keyglide.arpa import export_arpa
-from keyglide.build import write
-from keyglide.build.write import write_langdb
+from keyglide.builder import write
+from keyglide.builder.write import write_langdb
 from keyglide.errors import BuildError, ChecksumMismatch
 from keyglide.format import (
     FIRST_WORD_ID,

@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from keyglide.build import Recipe
-from keyglide.build.estimate import (
+from keyglide.builder import Recipe
+from keyglide.builder.estimate import (
     LOG_PROB_NEVER,
     BackoffModel,
     adjusted_counts,
     compute_discounts,
     estimate,
 )
-from keyglide.build.pipeline import count_inputs
-from keyglide.build.quantize import quantize_model
+from keyglide.builder.pipeline import count_inputs
+from keyglide.builder.quantize import quantize_model
 from keyglide.errors import BuildError
 from keyglide.format import BOS, SCORE_SCALE
 from keyglide.model import QuantizedModel

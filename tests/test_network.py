@@ -1,4 +1,4 @@
-"""The reranker's word network (keyglide.build.network): its contexts, its training, its
+"""The reranker's word network (keyglide.builder.network): its contexts, its training, its
 quantization. That the graph computes what training fits on is in test_rerank.py."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from keyglide.build import network
+from keyglide.builder import network
 from keyglide.format import BOS
 
 # Sentences "a_i b c d x_i": the last word follows from the first, four words back, which a

@@ -7,8 +7,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from keyglide.build import Input, Recipe
-from keyglide.build.recipe import CORPORA_VARIABLE, DEFAULT_DISCOUNT_FALLBACK
+from keyglide.builder import Input, Recipe
+from keyglide.builder.recipe import CORPORA_VARIABLE, DEFAULT_DISCOUNT_FALLBACK
 from keyglide.errors import BuildError
 
 MINIMAL = """

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import keyglide
 import pytest
-from keyglide.build import Recipe, build
+from keyglide.builder import Recipe, build
 from keyglide.cli import main
 from keyglide.errors import BuildError
 from keyglide.report import default_examples_path, load_examples, write_report

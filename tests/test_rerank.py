@@ -20,8 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from keyglide import compat, convert
-from keyglide.build import Input, Recipe, build, network, rerank
-from keyglide.build.recipe import Reranking
+from keyglide.builder import Input, Recipe, build, network, rerank
+from keyglide.builder.recipe import Reranking
 from keyglide.errors import BuildError, CorruptLangDB, NeuralModelError
 from keyglide.format import Feature
 from keyglide.neural import proto, reference
@@ -438,7 +438,7 @@ def test_older_releases_read_it_degraded(built):
 
 
 def _with_sections(path, info=None, onnx=None) -> bytes:
-    from keyglide.build.write import write_langdb
+    from keyglide.builder.write import write_langdb
     from keyglide.convert import read_model
 
     with LangDBFile.open(path) as f:

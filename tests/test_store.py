@@ -20,7 +20,7 @@ from pathlib import Path
 import keyglide
 import pytest
 from keyglide import StoreReadError, cli
-from keyglide.build import Recipe, build
+from keyglide.builder import Recipe, build
 from keyglide.reader import LangDBFile
 from keyglide.store import MAX_REVERTS, POINTER, version_key
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import keyglide
 import pytest
-from keyglide.build import Recipe, build
+from keyglide.builder import Recipe, build
 from keyglide.reader import LangDBFile
 from keyglide.store import POINTER, TEMP_PREFIX
 from keyglide.store import writer as store_module

@@ -262,7 +262,7 @@ def _open(args) -> keyglide.LangDB:
 
 
 def _build(args) -> int:
-    from keyglide.build import Recipe, build
+    from keyglide.builder import Recipe, build
 
     if args.recipe is not None:
         if args.corpus or args.order:
@@ -549,7 +549,7 @@ class _ProgressLine:
 def _check_output(path: Path) -> None:
     """Refuse an output that exists and is not a regular file (a device, a FIFO, a socket, a
     directory, or a symbolic link to one): writing would replace it or write through it."""
-    from keyglide.build.write import output_problem
+    from keyglide.builder.write import output_problem
 
     problem = output_problem(path)
     if problem is not None:

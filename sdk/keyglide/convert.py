@@ -257,7 +257,7 @@ def convert(
     file's, or an output that exists and is not a regular file (a device, a FIFO, a
     directory); ``LangDBError`` if the input cannot be read.
     """
-    from keyglide.build.write import format_version, output_problem, write_langdb
+    from keyglide.builder.write import format_version, output_problem, write_langdb
     from keyglide.compat import Matrix
 
     in_path, out_path = os.fspath(in_path), os.fspath(out_path)

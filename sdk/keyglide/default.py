@@ -54,7 +54,7 @@ def default_langdb_path(*, progress=True) -> Path:
 
 
 def build_default(path: Path, expected: str, *, progress=True) -> Path:
-    from keyglide.build import Recipe, build
+    from keyglide.builder import Recipe, build
 
     if _missing_data_package():
         raise DefaultLangDBUnavailable(

@@ -1,7 +1,7 @@
 """langdb format constants, the header and the section table (``langdb/FORMAT.md``).
 
 Everything about the byte layout that more than one module needs lives here: the writer
-(``keyglide.build.write``), the reader (``keyglide.reader``) and the kernel, whose
+(``keyglide.builder.write``), the reader (``keyglide.reader``) and the kernel, whose
 ``native/src/format.h`` is generated from this module (``native/tools/gen_sdk_headers.py``;
 ``tests/test_constants.py`` checks that the checked-in header is current). Keep this module
 in step with FORMAT.md.

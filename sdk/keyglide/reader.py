@@ -12,7 +12,7 @@ checked against the file's size before they size anything, and an index that poi
 outside its section raises ``CorruptLangDB`` rather than ``IndexError``.
 
 The invariant checks at the end of this module are shared with the writer
-(``keyglide.build.write``), so that it never writes a file ``verify()`` would refuse.
+(``keyglide.builder.write``), so that it never writes a file ``verify()`` would refuse.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from keyglide.arpa import export_arpa
-from keyglide.build import Recipe, build
+from keyglide.builder import Recipe, build
 from keyglide.engines.native import NativeEngine
 from keyglide.errors import BuildError
 from keyglide.evaluate import read_texts

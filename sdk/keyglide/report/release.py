@@ -30,8 +30,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from keyglide.build import Recipe, build
-from keyglide.build.recipe import HeldOutText, Input
+from keyglide.builder import Recipe, build
+from keyglide.builder.recipe import HeldOutText, Input
 from keyglide.errors import KeyglideError
 
 RELEASES = Path("langdb") / "releases"

@@ -13,7 +13,7 @@ numbers: the n-gram score and seven *cache* features, which say whether c, or th
 
 With a word network (``network_steps`` > 0) it reads a ninth number, network(c): the
 score a small feed-forward language model over the sentence's last C words gives c
-(``keyglide.build.network``). The network is trained on the n-gram model's own training
+(``keyglide.builder.network``). The network is trained on the n-gram model's own training
 text, where there are millions of words to learn from; everything else on held-out text.
 
 The reranker gives raw(c) = ln(10) * (ngram(c) + adjust(c)) with adjust(c) = x(c) . W[b],
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from keyglide.build.network import Network, NetworkSettings, contexts
+from keyglide.builder.network import Network, NetworkSettings, contexts
 from keyglide.format import BOS, SCORE_SCALE, TOP_LIST_LENGTH
 from keyglide.neural.graph import GraphBuilder
 from keyglide.neural.proto import DataType
@@ -75,7 +75,7 @@ class Settings:
     examples: int = 100_000  # held-out words drawn (each gives up to one example a bucket)
     iterations: int = 12
     seed: int = 1
-    # The word network (keyglide.build.network), trained on the n-gram model's training
+    # The word network (keyglide.builder.network), trained on the n-gram model's training
     # text; 0 steps: none, the reranker reads only the cache features.
     network_steps: int = 0
     network_dim: int = 64
@@ -430,7 +430,7 @@ def graph(weights: np.ndarray, settings: Settings, network: Network | None = Non
 
 def _network_nodes(g: GraphBuilder, network: Network, width: int) -> str:
     """The nodes computing network(c) of every candidate from the feeds ``context`` and
-    ``candidates`` (keyglide.build.network); returns the [L, 1] column."""
+    ``candidates`` (keyglide.builder.network); returns the [L, 1] column."""
     dim = network.table.shape[1]
     g.initializer("net_table", network.table)  # int8 [V + 1, D]
     g.initializer("net_scale", network.scale[:, None])  # [V + 1, 1]

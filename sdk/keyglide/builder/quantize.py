@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from keyglide.build.estimate import LOG_PROB_NEVER, BackoffModel
+from keyglide.builder.estimate import LOG_PROB_NEVER, BackoffModel
 from keyglide.format import SCORE_SCALE
 from keyglide.model import Order, QuantizedModel
 

@@ -16,7 +16,7 @@ word, rows 0 .. vocab_size - 1 the langdb's word ids, row vocab_size the padding
 **Training** is on the text the n-gram model is built from (the recipe's inputs), not on
 the reranker's held-out text: the network needs millions of words, the log-linear
 reranker only its few weights, which it fits on held-out text where the n-gram scores are
-not overconfident (``keyglide.build.rerank``). Each step takes ``batch`` words drawn at
+not overconfident (``keyglide.builder.rerank``). Each step takes ``batch`` words drawn at
 random with their contexts and minimises the sampled softmax loss (Jean et al. 2015):
 each word's score against ``negatives`` words drawn from the unigram distribution raised
 to 0.75, every score corrected by ln(its sampling probability), so that the scores learn
@@ -209,7 +209,7 @@ def train(
             if progress is not None:
                 progress(f"network: step {step:,} of {settings.steps:,}, loss {last_loss:.3f}")
     record = {
-        "architecture": "feed-forward, tied int8 embeddings (keyglide.build.network)",
+        "architecture": "feed-forward, tied int8 embeddings (keyglide.builder.network)",
         "dim": D,
         "hidden": settings.hidden,
         "context_words": C,

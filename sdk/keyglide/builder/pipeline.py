@@ -3,7 +3,7 @@
 The output depends only on the inputs, the recipe and the builder (its version and source
 commit): not on where the files are, on the number of worker processes, on the clock or on
 dict order. The metadata (FORMAT.md section 7) records all three. One exception: a word
-network (``keyglide.build.network``) is trained in float32, and rounds as the BLAS kernels
+network (``keyglide.builder.network``) is trained in float32, and rounds as the BLAS kernels
 numpy picks for the CPU do (``keyglide.report.release.differs``).
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 
 from keyglide import text
 from keyglide._version import __version__
-from keyglide.build.count import (
+from keyglide.builder.count import (
     NGramCounts,
     Progress,
     check_not_empty,
@@ -36,10 +36,10 @@ from keyglide.build.count import (
     merge,
     plan_shards,
 )
-from keyglide.build.estimate import BackoffModel, estimate
-from keyglide.build.quantize import METHOD, quantize_model
-from keyglide.build.recipe import InputFile, Recipe
-from keyglide.build.write import output_problem, write_langdb
+from keyglide.builder.estimate import BackoffModel, estimate
+from keyglide.builder.quantize import METHOD, quantize_model
+from keyglide.builder.recipe import InputFile, Recipe
+from keyglide.builder.write import output_problem, write_langdb
 from keyglide.errors import BuildError
 from keyglide.format import FIRST_WORD_ID, UNK
 from keyglide.model import QuantizedModel
@@ -130,10 +130,10 @@ def train_reranker(
     report: Progress,
 ) -> tuple[dict[str, Any], bytes]:
     """NEURAL_INFO and the ONNX graph of a reranker trained on the recipe's ``[neural]``
-    held-out text, over the n-gram model's own shortlists (``keyglide.build.rerank``), with
+    held-out text, over the n-gram model's own shortlists (``keyglide.builder.rerank``), with
     its word network trained on the text inputs when the recipe asks for one
-    (``keyglide.build.network``)."""
-    from keyglide.build import network, rerank
+    (``keyglide.builder.network``)."""
+    from keyglide.builder import network, rerank
     from keyglide.engines import create_engine
     from keyglide.reader import LangDBFile
 

@@ -2,7 +2,7 @@
 resources, ``${KEYGLIDE_CORPORA}``), reading list and checksums files, and hashing every
 file while checking that it is UTF-8 and has the sha256 the recipe expects.
 
-The recipe's keys that name files are described in ``keyglide.build.recipe``.
+The recipe's keys that name files are described in ``keyglide.builder.recipe``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from keyglide.errors import BuildError
 
 if TYPE_CHECKING:
-    from keyglide.build.recipe import Input, Recipe
+    from keyglide.builder.recipe import Input, Recipe
 
 CORPORA_VARIABLE = "KEYGLIDE_CORPORA"
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from keyglide import text
-from keyglide.build.recipe import InputFile
+from keyglide.builder.recipe import InputFile
 from keyglide.errors import BuildError
 from keyglide.format import BOS, EOS, FIRST_WORD_ID, SPECIAL_TOKENS, UNK
 

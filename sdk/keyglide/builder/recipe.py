@@ -68,13 +68,13 @@ A recipe is a TOML file (``langdb/recipes/*.toml``). Top-level keys:
     form is recorded in the metadata under ``display_forms``.
 ``[neural]`` (table, optional; format 1.3)
     Train a reranker of the n-gram model's candidates and store it (FORMAT.md section 11;
-    ``keyglide.build.rerank`` says what it computes). Its held-out text is named like an
+    ``keyglide.builder.rerank`` says what it computes). Its held-out text is named like an
     input's files (``text``, or ``list`` with ``directory``; ``sha256``, ``checksums``): text
     the n-gram model is not built from, on whose shortlists the reranker learns. Optional
     settings: ``shortlist`` (16), ``context_words`` (8), ``history_words`` (250),
     ``examples``: held-out words drawn to learn from (100000), ``iterations`` (12), ``seed`` (1).
     ``network_steps`` (0: none) trains a word network on the text inputs for that many
-    steps and makes its score one more feature (``keyglide.build.network``), with
+    steps and makes its score one more feature (``keyglide.builder.network``), with
     ``network_dim`` (64) numbers a word and ``network_hidden`` (512) hidden units.
 ``[[sources]]`` (array of tables)
     ``name``, ``licence``, ``attribution`` of each source of the data, for the metadata.
@@ -102,11 +102,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Locating and hashing the input files is keyglide.build.inputs; CORPORA_VARIABLE and
+# Locating and hashing the input files is keyglide.builder.inputs; CORPORA_VARIABLE and
 # InputFile are importable from here as well.
-from keyglide.build.inputs import CORPORA_VARIABLE as CORPORA_VARIABLE
-from keyglide.build.inputs import InputFile as InputFile
-from keyglide.build.inputs import _is_sha256, _resolve_input
+from keyglide.builder.inputs import CORPORA_VARIABLE as CORPORA_VARIABLE
+from keyglide.builder.inputs import InputFile as InputFile
+from keyglide.builder.inputs import _is_sha256, _resolve_input
 from keyglide.errors import BuildError
 from keyglide.format import MAX_ORDER
 
@@ -179,7 +179,7 @@ class Reranking:
     """A recipe's ``[neural]``: the held-out text a reranker is trained on, and how."""
 
     files: Input
-    settings: Any  # keyglide.build.rerank.Settings
+    settings: Any  # keyglide.builder.rerank.Settings
 
 
 @dataclass(frozen=True)
@@ -577,7 +577,7 @@ def _evaluation_from_dict(data: dict[str, Any]) -> HeldOutText:
 
 
 def _neural_from_dict(data: Any) -> Reranking:
-    from keyglide.build.rerank import Settings
+    from keyglide.builder.rerank import Settings
 
     if not isinstance(data, dict):
         raise BuildError("'neural' must be a table ([neural])")

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from keyglide.build.count import NGramCounts
+from keyglide.builder.count import NGramCounts
 from keyglide.errors import BuildError
 from keyglide.format import BOS, SCORE_NEVER, SCORE_SCALE
 
