@@ -220,6 +220,7 @@ def test_tokenizer_matches_the_contract_on_any_bytes(data):
     assert_same_reading_of_bytes(data)
 
 
+@pytest.mark.slow
 def test_tokenizer_on_long_input():
     sentence = "Mr. Smith’s well-known dog, o'clock… didn't bark!  Then—nothing.\n\nNew paragraph "
     content = (sentence * 20000) + "and the en"
@@ -486,6 +487,7 @@ def test_kg_display_arguments(display_file, base_file):
             engine.close()
 
 
+@pytest.mark.slow
 def test_every_header_and_table_byte(seed_file):
     """Each byte of the header and section table changed (CRC recomputed or not): the
     kernel's open gives the reader's outcome, error class included."""
@@ -1067,6 +1069,7 @@ def run_harness(harness: Path, files: list[Path]) -> list[tuple[str, str]]:
     return result
 
 
+@pytest.mark.slow
 def test_hostile_files_never_read_out_of_bounds(tmp_path, sanitized_harness):
     rng = random.Random(11)
     seeds = []
