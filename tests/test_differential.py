@@ -52,6 +52,7 @@ from keyglide.format import (
     ElemType,
     Feature,
     Kind,
+    header_size,
     section_id,
 )
 from keyglide.reader import META_KEYS, LangDBFile
@@ -138,7 +139,8 @@ def mutate_truncate(rng: random.Random, data: bytes) -> bytes:
         return data + bytes(rng.choice([1, 7, 8, 64]))
     cut = rng.choice([rng.randrange(len(data)), rng.randrange(64, 128), len(data) - 1])
     out = bytearray(data[:cut])
-    if rng.random() < 0.5 and len(out) >= 40:  # the header agrees: a section runs past the end
+    # The header agrees (when the whole header is there): a section runs past the end.
+    if rng.random() < 0.5 and len(out) >= header_size(0):
         struct.pack_into("<Q", out, 32, len(out))
         fix_checksums(out)
     return bytes(out)
@@ -548,7 +550,7 @@ def neural_kinds(data: bytes, texts: tuple[str, ...], verified: bool) -> list[st
     section 11's tolerance when the file verifies."""
     from keyglide.neural.rerank import attach
 
-    outcomes, engines, files = [], [], []
+    outcomes, reasons, engines, files = [], [], [], []
     try:
         for make, runtime in ((ReferenceEngine, "reference"), (None, "onnxruntime")):
             file = LangDBFile.from_buffer(data)
@@ -561,7 +563,10 @@ def neural_kinds(data: bytes, texts: tuple[str, ...], verified: bool) -> list[st
                 engine, why = holder[0]
                 engines[-1] = engine
                 result = "ok" if why is None else "degraded"
+                reasons.append(why)
             outcomes.append(result)
+        if outcomes == ["ok", "degraded"] and reasons[-1] == _onnxruntime_refusal(files[-1]):
+            return []  # the file asks for an onnxruntime this machine lacks: degraded by design
         if outcomes[0] != outcomes[1]:
             return ["neural-open"]
         if outcomes[0] != "ok" or not verified:
@@ -582,6 +587,15 @@ def neural_kinds(data: bytes, texts: tuple[str, ...], verified: bool) -> list[st
             e.close()
         for f in files:
             f.close()
+
+
+def _onnxruntime_refusal(file) -> str | None:
+    """Why the installed onnxruntime cannot run this file's reranker (FORMAT.md section 11:
+    a file that asks for a newer one is read without it there), or None."""
+    from keyglide.neural.rerank import NeuralInfo
+    from keyglide.neural.runtime import check_onnxruntime
+
+    return check_onnxruntime(NeuralInfo.parse(file.neural[0]).min_onnxruntime)
 
 
 def _within_tolerance(a, b) -> bool:
@@ -771,6 +785,20 @@ def test_every_seed_file_is_valid_and_judged_alike():
     for name, data in seed_files():
         assert _verdicts(data) == ("ok", "ok", "ok", "ok"), name
         assert judge(data, texts_for(data)) == [], name
+
+
+def test_a_file_that_asks_for_a_newer_onnxruntime_is_no_disagreement():
+    """Such a file is read without its reranker where onnxruntime is older, by design, while
+    the reference reranks it: the campaign does not count it (it counted it once)."""
+    data = (FIXTURES / "1.3" / "neural-3.langdb").read_bytes()
+    sections = sections_of(data)
+    info_id = section_id(Kind.NEURAL_INFO, 0)
+    info = json.loads(sections[info_id][1])
+    info["min_onnxruntime"] = "999.0"
+    sections[info_id] = (sections[info_id][0], json.dumps(info).encode())
+    edited = bytearray(assemble(sections, **header_fields(data)))
+    fix_checksums(edited)
+    assert neural_kinds(bytes(edited), texts_for(data), verified=False) == []
 
 
 def test_the_campaign_reports_by_kind(capsys):
