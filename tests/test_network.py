@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from keyglide.builder import network
+from keyglide.errors import BuildError
 from keyglide.format import BOS
 
 # Sentences "a_i b c d x_i": the last word follows from the first, four words back, which a
@@ -109,5 +110,5 @@ def test_quantized_rows_are_within_half_a_step():
 
 
 def test_text_without_known_words_is_refused():
-    with pytest.raises(ValueError, match="no known words"):
+    with pytest.raises(BuildError, match="no known words"):
         network.train([[0, 1], [2]], VOCAB, 3, SMALL)

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from keyglide.errors import BuildError
 from keyglide.format import BOS, FIRST_WORD_ID
 
 F32 = np.float32
@@ -145,7 +146,7 @@ def train(
     sentence_start = np.repeat(np.cumsum(lengths) - lengths, lengths).astype(np.int64)
     targets = np.flatnonzero(stream >= FIRST_WORD_ID)
     if len(targets) == 0:
-        raise ValueError("the network's training text has no known words")
+        raise BuildError("the network's training text has no known words")
     rng = np.random.default_rng(settings.seed)
     D, C, V = settings.dim, context_words, vocab_size
     counts = np.bincount(stream[targets], minlength=V + 1).astype(np.float64)

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from keyglide.builder.network import Network, NetworkSettings, contexts
+from keyglide.errors import BuildError
 from keyglide.format import BOS, SCORE_SCALE, TOP_LIST_LENGTH
 from keyglide.neural.graph import GraphBuilder
 from keyglide.neural.proto import DataType
@@ -124,7 +125,7 @@ def collect(
     lengths = [len(s) for s in sentences]
     stream = np.array([w for s in sentences for w in s], dtype=np.int64)
     if len(stream) >= _KEY:
-        raise ValueError(f"held-out text of {len(stream):,} words; at most {_KEY - 1:,}")
+        raise BuildError(f"held-out text of {len(stream):,} words; at most {_KEY - 1:,}")
     starts = np.repeat(np.cumsum([0, *lengths])[:-1], lengths).astype(np.int64)
     eligible = np.flatnonzero(stream >= 3)
     rng = np.random.default_rng(settings.seed)
