@@ -7,10 +7,11 @@ setup.py) whenever the package is installed; by hand:
 
 The cdef is derived from the public header ``native/include/keyglide.h`` itself (comments
 and preprocessor lines dropped, integer macros passed as ``...`` so the compiler gives their
-values), so the binding cannot drift from the C interface. The extension is stamped with the
-SDK version (``keyglide._version.__version__``): ``keyglide.engines.native`` refuses an
-extension built for another version. The C library keeps its own version (the header's
-KG_VERSION_*, which follows the C interface: see native/README.md), independent of the SDK's.
+values, and so are the lengths of arrays they size), so the binding cannot drift from the C
+interface. The extension is stamped with the SDK version (``keyglide._version.__version__``):
+``keyglide.engines.native`` refuses an extension built for another version. The C library
+keeps its own version (the header's KG_VERSION_*, which follows the C interface: see
+native/README.md), independent of the SDK's.
 
 With ``KEYGLIDE_SANITIZE=1`` in the environment the kernel is compiled and linked with
 AddressSanitizer and UndefinedBehaviorSanitizer (``SANITIZE_FLAGS``; every report aborts).
@@ -30,7 +31,7 @@ from cffi import FFI
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 HEADER = os.path.join(HERE, "include", "keyglide.h")
-SOURCES = ["crc32.c", "db.c", "json.c", "open_path.c", "predict.c", "text.c"]
+SOURCES = ["crc32.c", "db.c", "decode.c", "json.c", "open_path.c", "predict.c", "text.c"]
 VERSION_FILE = os.path.join(ROOT, "sdk", "keyglide", "_version.py")
 SANITIZE_FLAGS = [
     "-O1",
@@ -80,6 +81,9 @@ def cdef_from_header(header: str) -> str:
             continue
         if skipping_cplusplus:
             continue
+        # An array sized by the header's macros (kg_layout's): cffi takes its length from
+        # the compiler.
+        line = re.sub(r"\[[^\]]*\bKG_\w+[^\]]*\]", "[...]", line)
         lines.append(line.replace("KG_API ", ""))
     return "\n".join(line for line in lines if line.strip()) + "\n"
 

@@ -1,11 +1,12 @@
 """Every constant the Python SDK and the C kernel share has one source.
 
 Python is the specification: ``native/src/format.h`` is generated from ``keyglide.format``,
-``native/src/text_tables.h`` from ``keyglide.text`` and the Unicode and CRC tables by their
-own generators (``native/tools/``); here each checked-in file must be what its generator
-writes now. The few numbers of the public header ``keyglide.h`` that Python needs without the
-compiled kernel (the reference engine) are written on both sides, and compared here. None of
-these tests needs the compiled extension.
+``native/src/text_tables.h`` from ``keyglide.text``, ``native/src/typing_tables.h`` from
+``keyglide.decoder`` and ``keyglide.keyboard`` (and the shipped layouts), and the Unicode and
+CRC tables by their own generators (``native/tools/``); here each checked-in file must be
+what its generator writes now. The few numbers of the public header ``keyglide.h`` that
+Python needs without the compiled kernel (the reference engine) are written on both sides,
+and compared here. None of these tests needs the compiled extension.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from keyglide import engines, format, text
+from keyglide import decoder, engines, format, keyboard, text
 from keyglide.neural import rerank
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,6 +193,51 @@ def test_text_tables_classify_as_text_py():
     assert f"#define KG_ABBREVIATION_MAX_BYTES {longest}\n" in header
 
 
+def test_typing_tables_follow_decoder_py(monkeypatch):
+    """The generator reads decoder.py and keyboard.py: a retuned penalty, schedule or limit
+    changes the header, and nothing else is needed for the kernel to follow."""
+    gen = generator("gen_sdk_headers")
+    monkeypatch.setattr(decoder, "OMIT", 31234)
+    monkeypatch.setattr(decoder, "max_edits", lambda m: 0 if m <= 2 else 1)
+    monkeypatch.setattr(keyboard, "MAX_COORDINATE", 2048.0)
+    header = gen.typing_tables_h()
+    assert "#define KG_TYPING_OMIT 31234" in header
+    assert "#define KG_TYPING_MAX_EDITS 1\n" in header
+    assert "#define KG_TYPING_MAX_COORDINATE 2048.0\n" in header
+    monkeypatch.setattr(decoder, "SPATIAL_CAP", 10**9)  # a penalty could overflow int32
+    with pytest.raises(AssertionError):
+        gen.typing_tables_h()
+
+
+def test_typing_tables_values():
+    """The values of typing_tables.h, read back, are decoder.py's and keyboard.py's."""
+    header = (NATIVE / "src" / "typing_tables.h").read_text(encoding="utf-8")
+    values = defines(NATIVE / "src" / "typing_tables.h")
+    names = [
+        "SPATIAL_WEIGHT", "SPATIAL_CAP", "SUBSTITUTION_LIMIT", "ACCENT", "OMIT", "INSERT",
+        "DOUBLE", "TRANSPOSE", "JOINER", "UNKNOWN", "MAX_DECODE",
+    ]  # fmt: skip
+    assert {n: integer(values[f"KG_TYPING_{n}"]) for n in names} == {
+        n: getattr(decoder, n) for n in names
+    }
+    schedule = [decoder.max_edits(m) for m in range(decoder.MAX_DECODE + 1)]
+    table = header[header.index("max_edits[KG_TYPING_MAX_DECODE + 1] = {") :]
+    table = table[table.index("{") + 1 : table.index("}")]
+    assert [int(v) for v in table.replace(",", " ").split()] == schedule
+    assert integer(values["KG_TYPING_MAX_EDITS"]) == max(schedule)
+    assert integer(values["KG_TYPING_GRID"]) == keyboard.GRID
+    assert integer(values["KG_TYPING_MAX_KEYS"]) == keyboard.MAX_KEYS
+    assert integer(values["KG_TYPING_MAX_KEY_CHARS"]) == keyboard.MAX_KEY_CHARS
+    assert float(values["KG_TYPING_MAX_COORDINATE"]) == keyboard.MAX_COORDINATE
+    assert float(values["KG_TYPING_MAX_KEY_SIZE"]) == keyboard.MAX_KEY_SIZE
+    joiners = header[header.index("typing_joiners[] = {") :]
+    joiners = joiners[joiners.index("{") + 1 : joiners.index("}")]
+    assert {chr(int(v, 16)) for v in joiners.split(", ")} == decoder._JOINERS
+    assert {chr(cp) for cp in switch_cases(header, "layout_space")} == set(text.SPACES)
+    for name in keyboard.NAMED_LAYOUTS:
+        assert f'{{"{name}", layout_{name}, {len(keyboard.Layout.named(name).keys)}}},' in header
+
+
 # --- keyglide.h: limits written on both sides ---------------------------------------------
 
 
@@ -204,6 +250,12 @@ def test_header_limits_equal_python():
     assert integer(values["KG_WORD_UNK"]) == format.UNK
     assert integer(values["KG_WORD_BOS"]) == format.BOS
     assert integer(values["KG_WORD_EOS"]) == format.EOS
+    # The typing decoder's (keyboard.py, decoder.py).
+    assert integer(values["KG_LAYOUT_GRID"]) == keyboard.GRID
+    assert integer(values["KG_MAX_KEYS"]) == keyboard.MAX_KEYS
+    assert integer(values["KG_MAX_KEY_CHARS"]) == keyboard.MAX_KEY_CHARS
+    assert integer(values["KG_MAX_DECODE"]) == decoder.MAX_DECODE
+    assert integer(values["KG_DEFAULT_THRESHOLD"]) == decoder.DEFAULT_THRESHOLD
     # The shortlist a reranker reads is one engine call.
     assert rerank.MAX_SHORTLIST <= engines.MAX_K
 

@@ -10,6 +10,7 @@
  *     one in the input, is reading past the end of the buffer, which the sanitizer reports.
  * Whatever opens (kg_open_buffer) is verified (kg_verify), then queried through every entry
  * point that reads the file: kg_predict (next word and completion, k = 1, 3, KG_MAX_K),
+ * kg_suggest (the typing decoder, on the QWERTY layout, with and without touch points),
  * kg_context_ids, kg_score_text, kg_score_word, kg_word, kg_display, kg_lookup,
  * kg_metadata and the properties. Besides a fixed set of texts, the queries follow the
  * file's own predictions (each best suggestion appended to the text), so that contexts
@@ -284,12 +285,48 @@ static void context_ids(const kg_db *db, const char *text, size_t len)
     }
 }
 
+/* kg_suggest on text[0..len) with k = 3 and KG_MAX_K, without touch points and with one a
+ * character: at most k suggestions and a correction, all of them words. */
+static void suggest(const kg_db *db, const char *text, size_t len)
+{
+    static const size_t ks[] = {3, KG_MAX_K};
+    static kg_suggestion out[KG_MAX_K];
+    static kg_touch touches[4 * KG_MAX_WORD_BYTES];
+    uint32_t v = kg_vocab_size(db);
+    kg_layout layout;
+    kg_correction c;
+    size_t i, j, n, t;
+    CHECK(kg_layout_builtin(&layout, "qwerty") == KG_OK);
+    for (i = 0; i < sizeof touches / sizeof touches[0]; i++) {
+        touches[i].x = (double)(i % 11) - 0.5;
+        touches[i].y = (double)(i % 4);
+        touches[i].present = i % 4 != 3;
+    }
+    for (j = 0; j < 2; j++) {
+        for (t = 0; t < 2; t++) {
+            if (kg_suggest(db, text, len, NULL, 0, &layout, KG_DEFAULT_THRESHOLD, ks[j], out, &n,
+                           &c) != KG_OK)
+                break;
+            if (t == 1 && (!c.typing || c.typed_length > sizeof touches / sizeof touches[0] ||
+                           kg_suggest(db, text, len, touches, c.typed_length, &layout, 0, ks[j],
+                                      out, &n, &c) != KG_OK))
+                break;
+            CHECK(n <= ks[j]);
+            for (i = 0; i < n; i++)
+                CHECK(out[i].word_id >= FIRST_WORD && out[i].word_id < v);
+            CHECK(!c.has_correction || (c.word_id >= FIRST_WORD && c.word_id < v));
+            CHECK(c.typing || !c.has_correction);
+        }
+    }
+}
+
 /* Every query on one text (a heap block of exactly len bytes). */
 static uint32_t query_text(const kg_db *db, const char *text, size_t len, int verified)
 {
     int64_t sum;
     uint64_t count;
     context_ids(db, text, len);
+    suggest(db, text, len);
     kg_score_text(db, text, len, &sum, &count);
     return predict(db, text, len, verified, NULL, 0);
 }

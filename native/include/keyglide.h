@@ -77,6 +77,18 @@ extern "C" {
  * longer prefix completes to nothing. Part of the tokenization contract. */
 #define KG_MAX_WORD_BYTES 64
 
+/* Keyboard layouts and the typing decoder (kg_suggest). Positions are rounded to
+ * 1/KG_LAYOUT_GRID of a layout unit; a layout has at most KG_MAX_KEYS keys of at most
+ * KG_MAX_KEY_CHARS characters each (alternates included). */
+#define KG_LAYOUT_GRID 256
+#define KG_MAX_KEYS 128
+#define KG_MAX_KEY_CHARS 16
+/* The keystrokes the decoder aligns with edits: a longer word is matched exactly. */
+#define KG_MAX_DECODE 32
+/* The confidence (score units) from which a space auto-corrects, unless the caller passes
+ * another threshold to kg_suggest. */
+#define KG_DEFAULT_THRESHOLD 10000
+
 /* Special word ids, present in every langdb. */
 #define KG_WORD_UNK 0u /* "<unk>", any word not in the vocabulary */
 #define KG_WORD_BOS 1u /* "<s>", start of sentence */
@@ -357,6 +369,118 @@ KG_API kg_status kg_score_word(const kg_db *db, const uint32_t *context, size_t 
  */
 KG_API kg_status kg_tokenize(const char *text, size_t len, int mode, char *out, size_t cap,
                              size_t *written);
+
+/* ---------------------------------------------------------------------------------------
+ * Typing: keyboard layouts and the typing decoder (model keyglide-typing-1)
+ *
+ * While a word is being typed, kg_suggest weighs every word w by how likely it is in its
+ * context and how likely the keystrokes are if the user meant w:
+ *     score(w) = lm(w | context) - penalty(keystrokes | w)
+ * where the penalty is the cheapest alignment of the keystrokes with a prefix of w: touches
+ * scored by a Gaussian around the intended key, neighbouring keys as substitutions,
+ * omitted, inserted, doubled and swapped letters, accents and apostrophes (FORMAT.md
+ * section 12; sdk/keyglide/decoder.py is the definition). It answers the suggestion strip,
+ * the best whole-word correction and whether a space should apply it.
+ * ------------------------------------------------------------------------------------- */
+
+/* One key of a layout, for kg_layout_init. `chars` holds chars_len bytes of UTF-8: the
+ * folded character the key types, then the alternates a long press offers (accented
+ * letters: typing the key's own character for one of them is an accent, not a typo).
+ * x, y are the key's centre and width, height its size, in any one coordinate system (the
+ * shipped layouts use key widths, y down); touch points are given in the same system. */
+typedef struct kg_key_spec {
+    const char *chars;
+    size_t chars_len;
+    double x, y, width, height;
+} kg_key_spec;
+
+/* A keyboard layout: keys on the grid and which key types each character. Allocated by
+ * the caller (any storage: it holds no pointer), filled by kg_layout_init or
+ * kg_layout_builtin, then read-only: one layout may serve any number of threads and
+ * calls. Its fields are private. */
+typedef struct kg_layout {
+    uint32_t private_keys;                                   /* number of keys */
+    uint32_t private_chars;                                  /* number of characters */
+    int32_t private_grid[4 * KG_MAX_KEYS];                   /* x, y, width, height */
+    uint32_t private_char[KG_MAX_KEYS * KG_MAX_KEY_CHARS];   /* code point << 8 | key */
+    unsigned char private_ascii[128];                        /* key + 1, or 0 */
+} kg_layout;
+
+/* A touch point in the layout's coordinates; present == 0: none for this character (it
+ * counts as typed at its key's centre). */
+typedef struct kg_touch {
+    double x, y;
+    int present;
+} kg_touch;
+
+/* What kg_suggest found besides the strip. Every field is 0 unless stated otherwise. */
+typedef struct kg_correction {
+    int typing;          /* 1: the text ends inside a word, which was decoded; 0: the next
+                          * word was predicted (kg_predict) and the fields below are 0 */
+    size_t typed_length; /* the word being typed, in code points (a trailing joiner
+                          * included): the last typed_length code points of the text */
+    int has_correction;  /* 1: word_id, score and confidence are set */
+    uint32_t word_id;    /* the best whole word to replace the typed word with */
+    int64_t score;       /* its score, lm - penalty */
+    int64_t confidence;  /* score minus the typed word's own: its lm score (for a word the
+                          * vocabulary lacks, <unk>'s minus the decoder's UNKNOWN) minus
+                          * what its touches cost on the keys typed */
+    int autocorrect;     /* 1: confidence >= threshold: a space should replace the typed
+                          * word with the correction */
+} kg_correction;
+
+/*
+ * kg_layout_init: a layout from n keys (see kg_key_spec).
+ *
+ * The keys are checked as keyglide.Layout checks them: 1 to KG_MAX_KEYS keys; each with 1
+ * to KG_MAX_KEY_CHARS characters of strict UTF-8, every one already folded (the fold of
+ * the tokenization contract: lowercase, ' not U+2019), not a space (the contract's list)
+ * and not NUL; no character on two keys (or twice on one); x and y finite within +-4096;
+ * width and height from 1/KG_LAYOUT_GRID to 64. Positions and sizes are then rounded to
+ * the grid: floor(v * KG_LAYOUT_GRID + 0.5), as in Python.
+ * Returns KG_OK and *out, or KG_E_INVALID_ARGUMENT (a NULL pointer, any check failed).
+ */
+KG_API kg_status kg_layout_init(kg_layout *out, const kg_key_spec *keys, size_t n);
+
+/*
+ * kg_layout_builtin: one of the shipped layouts, "qwerty" (en-US), "azerty" (fr-FR) or
+ * "qwertz" (de-DE), as keyglide.Layout.named reads them.
+ * Returns KG_OK and *out, or KG_E_INVALID_ARGUMENT (NULL, or another name).
+ */
+KG_API kg_status kg_layout_builtin(kg_layout *out, const char *name);
+
+/*
+ * kg_suggest: what a keyboard shows after a keystroke: the suggestion strip and what a
+ * space would do, for the text before the cursor (text_len bytes of UTF-8).
+ *
+ * If the text does not end inside a word, this is kg_predict (the next word): the same
+ * suggestions, correction->typing == 0, and touches are not read. Otherwise the word being
+ * typed (folded, as kg_predict's prefix) is decoded on `layout`:
+ *   out[0..*n_out)  the k best words by score(w), score descending then id ascending
+ *                   (completions and corrections; never the special ids or blocked
+ *                   words); a word's score is its lm score minus the least penalty of any
+ *                   of its prefixes that the keystrokes can spell (saturated to int32).
+ *                   When a space would auto-correct, the correction is always shown: if
+ *                   missing, it takes the last place (or the next free one) at its score.
+ *   *correction     the best whole word other than the typed word itself, by
+ *                   lm - penalty (same order), its confidence, and whether that reaches
+ *                   `threshold` (KG_DEFAULT_THRESHOLD is the SDK's default).
+ * `touches` holds one touch point per code point of the word being typed (correction's
+ * typed_length), or is NULL (then n_touches must be 0): every character counts as typed
+ * at its key's centre. A character the layout lacks is matched only exactly. A word of
+ * more than KG_MAX_DECODE characters is matched exactly, at no penalty; one longer than
+ * KG_MAX_WORD_BYTES (folded) matches nothing: no suggestions, no correction.
+ *
+ * `out` must hold k entries. No allocation (about 52 KB of stack); the work is bounded
+ * by the edit budget (at most 2 edits), not by the vocabulary's size.
+ * Returns KG_OK, KG_E_INVALID_ARGUMENT (a NULL pointer, k > KG_MAX_K, n_touches not the
+ * typed word's length, a touch coordinate not finite or beyond +-4096, a layout not made
+ * by kg_layout_init) or KG_E_CORRUPT.
+ */
+KG_API kg_status kg_suggest(const kg_db *db, const char *text, size_t text_len,
+                            const kg_touch *touches, size_t n_touches, const kg_layout *layout,
+                            int64_t threshold, size_t k, kg_suggestion *out, size_t *n_out,
+                            kg_correction *correction);
 
 #ifdef __cplusplus
 }

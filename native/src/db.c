@@ -438,18 +438,6 @@ kg_status kg_metadata(const kg_db *db, const char **json, size_t *len)
 
 /* ---- words ---- */
 
-/* The bytes of word id (< V), checked against VOCAB_BYTES. */
-static kg_status word_bytes(const kg_db *db, uint32_t id, const unsigned char **p, size_t *len)
-{
-    uint32_t a = kg_col_get(&db->vocab_offsets, id);
-    uint32_t b = kg_col_get(&db->vocab_offsets, (uint64_t)id + 1);
-    if (a > b || b > db->vocab_bytes.n)
-        return KG_E_CORRUPT;
-    *p = db->vocab_bytes.p + a;
-    *len = b - a;
-    return KG_OK;
-}
-
 kg_status kg_word(const kg_db *db, uint32_t id, const char **utf8, size_t *len)
 {
     const unsigned char *p;
@@ -457,7 +445,7 @@ kg_status kg_word(const kg_db *db, uint32_t id, const char **utf8, size_t *len)
     kg_status st;
     if (!db || !utf8 || !len || id >= db->vocab)
         return KG_E_INVALID_ARGUMENT;
-    if ((st = word_bytes(db, id, &p, &n)) != KG_OK)
+    if ((st = kg_word_bytes(db, id, &p, &n)) != KG_OK)
         return st;
     *utf8 = (const char *)p;
     *len = n;
@@ -498,7 +486,7 @@ kg_status kg_display(const kg_db *db, uint32_t id, const char **utf8, size_t *le
         return KG_E_INVALID_ARGUMENT;
     if ((st = display_bytes(db, id, &p, &n, &found)) != KG_OK)
         return st;
-    if (!found && (st = word_bytes(db, id, &p, &n)) != KG_OK)
+    if (!found && (st = kg_word_bytes(db, id, &p, &n)) != KG_OK)
         return st;
     *utf8 = (const char *)p;
     *len = n;
@@ -513,7 +501,7 @@ static kg_status compare_word(const kg_db *db, uint32_t id, const unsigned char 
     size_t len;
     int c;
     size_t i, m;
-    kg_status st = word_bytes(db, id, &p, &len);
+    kg_status st = kg_word_bytes(db, id, &p, &len);
     if (st != KG_OK)
         return st;
     /* Words are short: a byte loop beats a call to memcmp. */
@@ -576,7 +564,7 @@ kg_status kg_prefix_range(const kg_db *db, const unsigned char *s, size_t n, uin
         uint32_t mid = lo + (hi - lo) / 2;
         const unsigned char *p;
         size_t len;
-        kg_status st = word_bytes(db, mid, &p, &len);
+        kg_status st = kg_word_bytes(db, mid, &p, &len);
         if (st != KG_OK)
             return st;
         if (len >= n && memcmp(p, s, n) == 0)
@@ -644,7 +632,7 @@ static kg_status verify_vocab(const kg_db *db)
     if (kg_col_get(&db->vocab_offsets, 0) != 0)
         return KG_E_CORRUPT;
     for (id = 0; id < db->vocab; id++) {
-        if (word_bytes(db, id, &p, &len) != KG_OK)
+        if (kg_word_bytes(db, id, &p, &len) != KG_OK)
             return KG_E_CORRUPT;
         if (id < KG_FIRST_WORD_ID) {
             if (len != strlen(specials[id]) || memcmp(p, specials[id], len) != 0)
@@ -846,7 +834,7 @@ static kg_status verify_display_forms(const kg_db *db)
         b = kg_col_get(off, i + 1);
         /* In bounds after the checks above and verify_vocab's; checked all the same. */
         if (b > db->display_bytes.n ||
-            word_bytes(db, kg_col_get(ids, i), &word, &word_len) != KG_OK)
+            kg_word_bytes(db, kg_col_get(ids, i), &word, &word_len) != KG_OK)
             return KG_E_CORRUPT;
         form = db->display_bytes.p + a;
         if ((b - a == word_len && memcmp(form, word, word_len) == 0) ||

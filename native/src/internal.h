@@ -110,6 +110,25 @@ struct kg_db {
     kg_col neural_info, neural_onnx;
 };
 
+/* v clamped to the int32 range (a suggestion's score). */
+KG_INLINE int32_t kg_saturate32(int64_t v)
+{
+    return v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
+}
+
+/* The bytes of word id (< V), checked against VOCAB_BYTES. */
+KG_INLINE kg_status kg_word_bytes(const kg_db *db, uint32_t id, const unsigned char **p,
+                                  size_t *len)
+{
+    uint32_t a = kg_col_get(&db->vocab_offsets, id);
+    uint32_t b = kg_col_get(&db->vocab_offsets, (uint64_t)id + 1);
+    if (a > b || b > db->vocab_bytes.n)
+        return KG_E_CORRUPT;
+    *p = db->vocab_bytes.p + a;
+    *len = b - a;
+    return KG_OK;
+}
+
 /* ---- CRC-32 (crc32.c) ---- */
 
 /* zlib's crc32(): IEEE 802.3 polynomial, reflected; start with crc = 0. */
@@ -149,12 +168,17 @@ size_t kg_utf8_decode(const unsigned char *p, const unsigned char *end, uint32_t
 int kg_is_word_char(uint32_t cp);
 
 /* A folded token. too_long: its folded form exceeds KG_MAX_WORD_BYTES (bytes then holds
- * a useless partial fold). */
+ * a useless partial fold). cps: its length in code points (counted even when too long). */
 typedef struct kg_token {
     unsigned char bytes[KG_MAX_WORD_BYTES];
     size_t len;
     int too_long;
+    size_t cps;
 } kg_token;
+
+/* The contract's fold of one code point of a token: simple lowercase, and the joiners
+ * beyond ASCII as JOINER_FOLDS says (U+2019 as ', U+2010 and U+2011 as -). */
+uint32_t kg_fold_cp(uint32_t cp);
 
 /* Events of the text drivers below. A callback returns KG_OK to go on, anything else to
  * stop the driver, which returns that status. */
@@ -189,5 +213,58 @@ int kg_text_is_folded_word(const unsigned char *bytes, size_t n);
  * as ', U+2010 and U+2011 as -), are exactly the code points of word[0..m) (strict UTF-8
  * too): text.py's `fold(form.decode()) == word.decode()` (FORMAT.md section 10). */
 int kg_text_folds_to(const unsigned char *form, size_t n, const unsigned char *word, size_t m);
+
+/* ---- prediction (predict.c) ---- */
+
+/* Level j of a context of m ids (j = m .. 0): the node of its last j ids and their
+ * children, which score there. */
+typedef struct kg_level {
+    int present;     /* the node is in the trie (level 0 always is) */
+    uint64_t a, b;   /* the node's children, at order j + 1 */
+    uint64_t node;   /* the node's index at order j (j >= 1) */
+    int64_t backoff; /* its backoff (0 for level 0) */
+} kg_level;
+
+/* A top-k search over the levels of one context. */
+typedef struct kg_search {
+    const kg_db *db;
+    unsigned m;                  /* context length: levels m .. 0 */
+    kg_level lv[KG_FMT_MAX_ORDER];
+    int distinct;                /* a word offered twice keeps its best score (else each
+                                  * word is offered at most once, as kg_predict does) */
+    uint32_t last_lo;            /* distinct: the last range offered began there, and */
+    uint64_t from[KG_FMT_MAX_ORDER]; /* level j's children from from[j] on are >= it */
+    size_t k, n;                 /* wanted, found so far */
+    int64_t score[KG_MAX_K];     /* best first: score descending, then id ascending */
+    uint32_t word[KG_MAX_K];
+} kg_search;
+
+/* Reads the text before the cursor: ctx[0..*m) the context ids (<s> and the current
+ * sentence's last tokens, the last N - 1; ctx holds KG_FMT_MAX_ORDER), and the word being
+ * typed (*has_prefix, *prefix), as kg_predict reads them. */
+kg_status kg_read_cursor(const kg_db *db, const unsigned char *text, size_t len, uint32_t *ctx,
+                         unsigned *m, kg_token *prefix, int *has_prefix);
+
+/* kg_predict after kg_read_cursor: the next word (prefix NULL) or the completions of
+ * *prefix. */
+kg_status kg_predict_cursor(const kg_db *db, const uint32_t *ctx, unsigned m,
+                            const kg_token *prefix, size_t k, kg_suggestion *out,
+                            size_t *n_out);
+
+/* An empty top-k search (k <= KG_MAX_K) over the levels of context ctx[0..m) (ids < V,
+ * m < N). */
+kg_status kg_search_init(kg_search *S, const kg_db *db, const uint32_t *ctx, unsigned m,
+                         size_t k, int distinct);
+
+/* Offers every word of ids [lo, hi) (ids >= 3) to the search at its score plus `shift`:
+ * afterwards the search holds the top k of all it was offered. Fastest when the ranges
+ * come in order of lo (as a walk of the vocabulary in byte order offers them). */
+kg_status kg_search_range(kg_search *S, int64_t shift, uint32_t lo, uint32_t hi);
+
+/* score(w | context) of FORMAT.md section 5 from the search's levels. */
+kg_status kg_search_score(const kg_search *S, uint32_t w, int64_t *score);
+
+/* Whether word w is in the blocklist (format 1.1): a binary search of its entries. */
+int kg_blocked(const kg_db *db, uint32_t w);
 
 #endif

@@ -46,6 +46,19 @@ static uint64_t lower_bound(const kg_db *db, unsigned n, uint64_t a, uint64_t b,
     return kg_col_lower_bound(&db->words[n], a, b, w);
 }
 
+/* lower_bound, galloping from a: the cost grows with the distance to the answer, not with
+ * b - a. */
+static uint64_t gallop_lower_bound(const kg_db *db, unsigned n, uint64_t a, uint64_t b,
+                                   uint32_t w)
+{
+    uint64_t step = 1;
+    while (step <= b - a && kg_col_get(&db->words[n], a + step - 1) < w) {
+        a += step;
+        step *= 2;
+    }
+    return lower_bound(db, n, a, step <= b - a ? a + step - 1 : b, w);
+}
+
 /* Whether word w is among the entries [a, b) at order n (>= 2); *at receives its index. */
 KG_INLINE int find_child(const kg_db *db, unsigned n, uint64_t a, uint64_t b, uint32_t w,
                          uint64_t *at)
@@ -117,32 +130,31 @@ kg_status kg_score_word(const kg_db *db, const uint32_t *context, size_t n, uint
 
 /* ---- top-k ---- */
 
-typedef struct level {
-    int present;
-    uint64_t a, b;   /* the node's children, at order j + 1 */
-    uint64_t node;   /* the node's index at order j (j >= 1) */
-} level;
-
-typedef struct search {
-    const kg_db *db;
-    unsigned m;                      /* context length: levels m .. 0 */
-    level lv[KG_FMT_MAX_ORDER];
-    size_t k, n;                     /* wanted, found so far */
-    int64_t score[KG_MAX_K];         /* best first: score descending, then id ascending */
-    uint32_t word[KG_MAX_K];
-} search;
-
 /* Whether (s, w) would enter the current top k. */
-KG_INLINE int enters(const search *S, int64_t s, uint32_t w)
+KG_INLINE int enters(const kg_search *S, int64_t s, uint32_t w)
 {
     if (S->n < S->k)
         return 1;
     return s > S->score[S->k - 1] || (s == S->score[S->k - 1] && w < S->word[S->k - 1]);
 }
 
-static void insert(search *S, int64_t s, uint32_t w)
+static void insert(kg_search *S, int64_t s, uint32_t w)
 {
-    size_t i = S->n < S->k ? S->n++ : S->k - 1;
+    size_t i;
+    if (S->distinct) { /* a word offered again keeps its best score */
+        for (i = 0; i < S->n && S->word[i] != w; i++)
+            ;
+        if (i < S->n) {
+            if (S->score[i] >= s)
+                return;
+            for (; i + 1 < S->n; i++) { /* take it out: it goes back in higher up */
+                S->score[i] = S->score[i + 1];
+                S->word[i] = S->word[i + 1];
+            }
+            S->n--;
+        }
+    }
+    i = S->n < S->k ? S->n++ : S->k - 1;
     while (i > 0 && (s > S->score[i - 1] || (s == S->score[i - 1] && w < S->word[i - 1]))) {
         S->score[i] = S->score[i - 1];
         S->word[i] = S->word[i - 1];
@@ -153,7 +165,7 @@ static void insert(search *S, int64_t s, uint32_t w)
 }
 
 /* Whether w has its score at a level longer than j (it is a child of that level's node). */
-static int at_longer_level(const search *S, unsigned j, uint32_t w)
+static int at_longer_level(const kg_search *S, unsigned j, uint32_t w)
 {
     unsigned t;
     uint64_t at;
@@ -163,8 +175,7 @@ static int at_longer_level(const search *S, unsigned j, uint32_t w)
     return 0;
 }
 
-/* Whether word w is in the blocklist (format 1.1): a binary search of its entries. */
-static int blocked(const kg_db *db, uint32_t w)
+int kg_blocked(const kg_db *db, uint32_t w)
 {
     const kg_col *list = &db->blocklist;
     uint64_t n = list->present ? list->n : 0, i = kg_col_lower_bound(list, 0, n, w);
@@ -174,11 +185,11 @@ static int blocked(const kg_db *db, uint32_t w)
 /* Offers word w with score s found at level j. A blocked word is never inserted, so it
  * never counts toward the k found; the callers' early stops only compare ranks, which
  * stay valid whether or not the word was inserted. */
-KG_INLINE kg_status offer(search *S, unsigned j, uint32_t w, int64_t s)
+KG_INLINE kg_status offer(kg_search *S, unsigned j, uint32_t w, int64_t s)
 {
     if (w >= S->db->vocab)
         return KG_E_CORRUPT;
-    if (w >= KG_FIRST_WORD_ID && enters(S, s, w) && !blocked(S->db, w) &&
+    if (w >= KG_FIRST_WORD_ID && enters(S, s, w) && !kg_blocked(S->db, w) &&
         !at_longer_level(S, j, w))
         insert(S, s, w);
     return KG_OK;
@@ -209,7 +220,7 @@ static kg_status top_list(const kg_db *db, unsigned n, uint64_t i, uint64_t *s, 
  * scores (B + probability), so nothing after it can enter either. When the list runs out
  * first, the remaining children are scanned; those ranked at or before the list's last
  * entry were in the list. */
-static kg_status rank_level(search *S, unsigned j, int64_t B)
+static kg_status rank_level(kg_search *S, unsigned j, int64_t B)
 {
     const kg_db *db = S->db;
     const kg_col *list = &db->top_entries[j];
@@ -256,7 +267,8 @@ static kg_status rank_level(search *S, unsigned j, int64_t B)
 }
 
 /* Completion candidates of level j: the node's children with ids in [lo, hi). */
-static kg_status rank_level_prefix(search *S, unsigned j, int64_t B, uint32_t lo, uint32_t hi)
+static kg_status rank_level_prefix(kg_search *S, unsigned j, int64_t B, uint32_t lo,
+                                   uint32_t hi)
 {
     const kg_db *db = S->db;
     uint64_t c, a, b;
@@ -296,8 +308,16 @@ static kg_status rank_level_prefix(search *S, unsigned j, int64_t B, uint32_t lo
         }
         return KG_OK;
     }
-    a = lower_bound(db, j + 1, S->lv[j].a, S->lv[j].b, lo);
-    b = lower_bound(db, j + 1, a, S->lv[j].b, hi);
+    if (S->distinct) { /* ranges come in increasing order: from where the last one began */
+        if (lo < S->last_lo || S->from[j] < S->lv[j].a || S->from[j] > S->lv[j].b)
+            S->from[j] = S->lv[j].a;
+        a = gallop_lower_bound(db, j + 1, S->from[j], S->lv[j].b, lo);
+        S->from[j] = a;
+        b = gallop_lower_bound(db, j + 1, a, S->lv[j].b, hi);
+    } else {
+        a = lower_bound(db, j + 1, S->lv[j].a, S->lv[j].b, lo);
+        b = lower_bound(db, j + 1, a, S->lv[j].b, hi);
+    }
     {
         /* A wide sub-range of a big node (a short prefix after a common word): its top
          * list, which ranks all the node's children, may decide the level at once. */
@@ -338,35 +358,81 @@ static kg_status rank_level_prefix(search *S, unsigned j, int64_t B, uint32_t lo
     return KG_OK;
 }
 
-/* The top k after context ctx[0..m) (ids < V, 1 <= m < N); completion when lo < hi. */
-static kg_status top_k(search *S, const uint32_t *ctx, unsigned m, int prefix, uint32_t lo,
-                       uint32_t hi)
+kg_status kg_search_init(kg_search *S, const kg_db *db, const uint32_t *ctx, unsigned m,
+                         size_t k, int distinct)
 {
-    const kg_db *db = S->db;
-    int64_t B = 0;
     unsigned j;
     kg_status st;
 
+    S->db = db;
     S->m = m;
+    S->k = k;
+    S->n = 0;
+    S->distinct = distinct;
+    S->last_lo = 0;
+    memset(S->from, 0, sizeof S->from);
     S->lv[0].present = 1;
     S->lv[0].a = 0;
     S->lv[0].b = db->vocab;
+    S->lv[0].backoff = 0;
     for (j = 1; j <= m; j++) {
-        level *L = &S->lv[j];
+        kg_level *L = &S->lv[j];
+        L->backoff = 0;
         if ((st = find_ngram(db, ctx + m - j, j, &L->present, &L->node)) != KG_OK)
             return st;
-        if (L->present && (st = children_of(db, j, L->node, &L->a, &L->b)) != KG_OK)
+        if (!L->present)
+            continue;
+        if ((st = children_of(db, j, L->node, &L->a, &L->b)) != KG_OK)
             return st;
+        L->backoff = backoff_at(db, j, L->node);
     }
-    for (j = m + 1; j-- > 0;) {
+    return KG_OK;
+}
+
+/* The top k of the levels (kg_search_init); completion when `prefix`, over ids [lo, hi).
+ * Every score is shifted by `shift`. */
+static kg_status top_k(kg_search *S, int prefix, int64_t shift, uint32_t lo, uint32_t hi)
+{
+    int64_t B = shift;
+    unsigned j;
+    kg_status st;
+    for (j = S->m + 1; j-- > 0;) {
         if (!S->lv[j].present)
             continue;
         st = prefix ? rank_level_prefix(S, j, B, lo, hi) : rank_level(S, j, B);
         if (st != KG_OK)
             return st;
-        if (j > 0)
-            B += backoff_at(db, j, S->lv[j].node);
+        B += S->lv[j].backoff;
     }
+    return KG_OK;
+}
+
+kg_status kg_search_range(kg_search *S, int64_t shift, uint32_t lo, uint32_t hi)
+{
+    kg_status st = S->k > 0 && lo < hi ? top_k(S, 1, shift, lo, hi) : KG_OK;
+    S->last_lo = lo;
+    return st;
+}
+
+kg_status kg_search_score(const kg_search *S, uint32_t w, int64_t *score)
+{
+    const kg_db *db = S->db;
+    int64_t B = 0;
+    uint64_t at;
+    unsigned j;
+    if (w >= db->vocab)
+        return KG_E_CORRUPT;
+    for (j = S->m; j >= 1; j--) {
+        const kg_level *L = &S->lv[j];
+        if (!L->present)
+            continue; /* (h, w) is absent too, and backoff(h) is 0 */
+        if (find_child(db, j + 1, L->a, L->b, w, &at)) {
+            *score = B + prob_at(db, j + 1, at);
+            return KG_OK;
+        }
+        B += L->backoff;
+    }
+    *score = B + prob_at(db, 1, w);
     return KG_OK;
 }
 
@@ -412,39 +478,26 @@ static kg_status token_id(const kg_db *db, const kg_token *t, uint32_t *id)
     return st;
 }
 
-KG_INLINE int32_t saturate32(int64_t v)
+kg_status kg_read_cursor(const kg_db *db, const unsigned char *text, size_t len, uint32_t *ctx,
+                         unsigned *m, kg_token *prefix, int *has_prefix)
 {
-    return v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
-}
-
-kg_status kg_predict(const kg_db *db, const char *text, size_t text_len, size_t k,
-                     kg_suggestion *out, size_t *n_out)
-{
-    search S;
     ring r;
-    kg_token prefix;
-    int has_prefix;
-    uint32_t ctx[KG_FMT_MAX_ORDER], lo = 0, hi = 0;
-    unsigned m, i;
-    const unsigned char *bytes;
+    unsigned i, n;
     size_t t, from;
     kg_status st;
 
-    if (!db || (!text && text_len) || (!out && k) || !n_out || k > KG_MAX_K)
-        return KG_E_INVALID_ARGUMENT;
     r.count = 0;
     r.next = 0;
     /* The last N - 1 words of the sentence and the word being typed are all that is read:
      * a tail with N + 1 tokens holds them, so a long text costs no more than a short one. */
-    bytes = (const unsigned char *)(text ? text : "");
-    from = kg_text_tail(bytes, text_len, db->order, &t);
-    st = kg_text_cursor(bytes + from, text_len - from, ring_event, &r, &prefix, &has_prefix);
+    from = kg_text_tail(text, len, db->order, &t);
+    st = kg_text_cursor(text + from, len - from, ring_event, &r, prefix, has_prefix);
     if (st != KG_OK)
         return st;
     /* Context: <s> and the sentence's tokens, the last N - 1 of them. */
-    m = r.count + 1 < db->order - 1 ? r.count + 1 : db->order - 1;
-    for (i = 0; i < m; i++) {
-        unsigned back = m - i; /* 1 = the newest token */
+    n = r.count + 1 < db->order - 1 ? r.count + 1 : db->order - 1;
+    for (i = 0; i < n; i++) {
+        unsigned back = n - i; /* 1 = the newest token */
         if (back > r.count) {
             ctx[i] = KG_ID_BOS;
         } else {
@@ -454,29 +507,63 @@ kg_status kg_predict(const kg_db *db, const char *text, size_t text_len, size_t 
                 return st;
         }
     }
-    if (has_prefix) {
-        if (prefix.too_long) { /* longer than any word: matches nothing */
+    *m = n;
+    return KG_OK;
+}
+
+kg_status kg_predict_cursor(const kg_db *db, const uint32_t *ctx, unsigned m,
+                            const kg_token *prefix, size_t k, kg_suggestion *out,
+                            size_t *n_out)
+{
+    kg_search S;
+    uint32_t lo = 0, hi = 0;
+    size_t t;
+    kg_status st;
+
+    if (prefix) {
+        if (prefix->too_long) { /* longer than any word: matches nothing */
             *n_out = 0;
             return KG_OK;
         }
-        if ((st = kg_prefix_range(db, prefix.bytes, prefix.len, &lo, &hi)) != KG_OK)
+        if ((st = kg_prefix_range(db, prefix->bytes, prefix->len, &lo, &hi)) != KG_OK)
             return st;
         if (lo >= hi) {
             *n_out = 0;
             return KG_OK;
         }
     }
-    S.db = db;
-    S.k = k;
-    S.n = 0;
-    if (k > 0 && (st = top_k(&S, ctx, m, has_prefix, lo, hi)) != KG_OK)
-        return st;
+    if (k > 0) {
+        if ((st = kg_search_init(&S, db, ctx, m, k, 0)) != KG_OK)
+            return st;
+        if ((st = top_k(&S, prefix != NULL, 0, lo, hi)) != KG_OK)
+            return st;
+    } else {
+        S.n = 0;
+    }
     for (t = 0; t < S.n; t++) {
         out[t].word_id = S.word[t];
-        out[t].score = saturate32(S.score[t]);
+        out[t].score = kg_saturate32(S.score[t]);
     }
     *n_out = S.n;
     return KG_OK;
+}
+
+kg_status kg_predict(const kg_db *db, const char *text, size_t text_len, size_t k,
+                     kg_suggestion *out, size_t *n_out)
+{
+    kg_token prefix;
+    int has_prefix;
+    uint32_t ctx[KG_FMT_MAX_ORDER];
+    unsigned m;
+    kg_status st;
+
+    if (!db || (!text && text_len) || (!out && k) || !n_out || k > KG_MAX_K)
+        return KG_E_INVALID_ARGUMENT;
+    st = kg_read_cursor(db, (const unsigned char *)(text ? text : ""), text_len, ctx, &m,
+                        &prefix, &has_prefix);
+    if (st != KG_OK)
+        return st;
+    return kg_predict_cursor(db, ctx, m, has_prefix ? &prefix : NULL, k, out, n_out);
 }
 
 /* ---- the words before the cursor, for a reranker ---- */

@@ -113,9 +113,7 @@ KG_INLINE size_t read_class(const unsigned char *p, const unsigned char *end, ui
     return n;
 }
 
-/* The contract's fold of one code point of a token: simple lowercase, and the joiners
- * beyond ASCII as JOINER_FOLDS says (U+2019 as ', U+2010 and U+2011 as -). */
-static uint32_t fold_cp(uint32_t cp)
+uint32_t kg_fold_cp(uint32_t cp)
 {
     size_t lo = 0, hi = KG_LOWER_COUNT;
     uint32_t joiner;
@@ -138,7 +136,8 @@ static void fold_put(kg_token *t, uint32_t cp)
 {
     unsigned char b[4];
     size_t n;
-    cp = fold_cp(cp);
+    t->cps++;
+    cp = kg_fold_cp(cp);
     if (cp < 0x80) {
         b[0] = (unsigned char)cp;
         n = 1;
@@ -268,6 +267,7 @@ static int scan_next(scanner *s, kg_token *t)
     /* The token. */
     t->len = 0;
     t->too_long = 0;
+    t->cps = 0;
     for (;;) {
         fold_put(t, cp);
         p += n;
@@ -277,6 +277,7 @@ static int scan_next(scanner *s, kg_token *t)
                 t->bytes[t->len++] = (unsigned char)((unsigned)(*p - 'A') < 26u ? *p + 32 : *p);
             else
                 t->too_long = 1;
+            t->cps++;
             p++;
         }
         if (p >= end)
@@ -423,7 +424,7 @@ int kg_text_folds_to(const unsigned char *form, size_t n, const unsigned char *w
     while (p < pe && q < qe) {
         p += kg_utf8_decode(p, pe, &a);
         q += kg_utf8_decode(q, qe, &b);
-        if (a == KG_CP_INVALID || b == KG_CP_INVALID || fold_cp(a) != b)
+        if (a == KG_CP_INVALID || b == KG_CP_INVALID || kg_fold_cp(a) != b)
             return 0;
     }
     if (p < pe || q < qe)

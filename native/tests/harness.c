@@ -5,7 +5,8 @@
  * Each file is copied into a heap block of exactly its size (so that an address sanitizer
  * catches any read past its end), opened with kg_open_buffer, verified, and queried with a
  * set of texts (each in a heap block of exactly its length, long ones included) through
- * kg_predict (k = 1, 3, KG_MAX_K), kg_context_ids, kg_word, kg_display, kg_score_text and
+ * kg_predict (k = 1, 3, KG_MAX_K), kg_suggest (the same k, on each shipped layout, with
+ * and without touch points), kg_context_ids, kg_word, kg_display, kg_score_text and
  * kg_score_word. Prints one line per file: `<open status> <verify status>` (the verify
  * status is - when the open failed). Built with -fsanitize=address,undefined by the tests;
  * any memory error aborts. */
@@ -29,6 +30,15 @@ static const char *const texts[] = {
     "a b a b a b a b a b ",
     "\xff\xfe invalid \xed\xa0\x80 bytes \xc3",
     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    "I will see you teh",
+    "tomorow it is don",
+    "qzjxkvbwpfmghlcrtyduisneoaqzjxkvbwpfmghl",
+    "abbeyzzabbeyzzabbeyzzabbeyzzabbe",
+    "\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4"
+    "\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4"
+    "\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4\xd0\xb4"
+    "\xd0\xb4\xd0\xb4",
+    "caf\xc3\xa9 \xc3\xa0 l'\xc3\xa9t\xc3\xa9 aeiouy",
 };
 
 #define N_TEXTS (sizeof texts / sizeof texts[0])
@@ -68,6 +78,47 @@ static int context_ids(const kg_db *db, const char *text, size_t len, uint32_t v
     return bad;
 }
 
+/* kg_suggest on every shipped layout, without touch points and with one for each
+ * character (spread over the keyboard and beyond it); the answers stay in range. */
+static int suggest(const kg_db *db, const char *text, size_t len, uint32_t v)
+{
+    static const char *const layouts[] = {"qwerty", "azerty", "qwertz"};
+    static const size_t ks[] = {0, 1, 3, KG_MAX_K};
+    kg_suggestion out[KG_MAX_K];
+    kg_touch touches[4 * KG_MAX_WORD_BYTES];
+    kg_correction c;
+    kg_layout layout;
+    size_t l, j, i, n, want;
+    int bad = 0;
+    for (i = 0; i < sizeof touches / sizeof touches[0]; i++) {
+        touches[i].x = (double)(i % 13) - 1.5;
+        touches[i].y = (double)(i % 5) * 1.1;
+        touches[i].present = i % 3 != 2;
+    }
+    for (l = 0; l < 3; l++) {
+        if (kg_layout_builtin(&layout, layouts[l]) != KG_OK)
+            return 1;
+        for (j = 0; j < 4; j++) {
+            if (kg_suggest(db, text, len, NULL, 0, &layout, KG_DEFAULT_THRESHOLD, ks[j], out,
+                           &n, &c) != KG_OK)
+                continue;
+            bad |= n > ks[j] || (c.has_correction && c.word_id >= v);
+            for (i = 0; i < n; i++)
+                bad |= out[i].word_id >= v;
+            /* The same word with a touch point for each of its characters. */
+            want = c.typed_length;
+            if (!c.typing || want > sizeof touches / sizeof touches[0])
+                continue;
+            if (kg_suggest(db, text, len, touches, want, &layout, 0, ks[j], out, &n, &c) ==
+                KG_OK)
+                bad |= n > ks[j] || (c.has_correction && c.word_id >= v);
+            bad |= kg_suggest(db, text, len, touches, want + 1, &layout, 0, ks[j], out, &n,
+                              &c) != KG_E_INVALID_ARGUMENT;
+        }
+    }
+    return bad;
+}
+
 static int query(const kg_db *db)
 {
     static const size_t ks[] = {1, 3, KG_MAX_K};
@@ -83,6 +134,7 @@ static int query(const kg_db *db)
     for (t = 0; t < 2 * N_TEXTS; t++) {
         text = text_copy(t, &text_len);
         bad |= context_ids(db, text, text_len, v);
+        bad |= suggest(db, text, text_len, v);
         if (t < N_TEXTS) /* it reads all of a text: the long ones would only cost time */
             kg_score_text(db, text, text_len, &sum, &count);
         for (j = 0; j < 3; j++) {

@@ -15,11 +15,19 @@ native/src/text_tables.h, from ``keyglide.text``
     of the joiners beyond ASCII (as switches), and the abbreviations packed into integers.
     Word characters and marks come from the Unicode tables (``gen_unicode_tables.py``).
 
+native/src/typing_tables.h, from ``keyglide.decoder`` and ``keyglide.keyboard``
+    The typing decoder's numbers for ``decode.c``: every penalty, ``MAX_DECODE`` and the
+    ``max_edits`` schedule, the joiners it omits cheaply, the layout limits and the
+    characters ``Layout`` refuses as spaces (the contract's ``SPACES``); and the shipped layouts
+    (``keyglide/layouts/NAME.json``, as ``Layout.named`` reads them) as key lists for
+    ``kg_layout_builtin``. Retuning a penalty in decoder.py and running this is all the
+    kernel needs.
+
 ``tests/test_constants.py`` checks that the checked-in headers are current, and that
 format.h defines nothing the kernel does not use.
 
-    python native/tools/gen_sdk_headers.py            # rewrite both headers
-    python native/tools/gen_sdk_headers.py --check    # exit 1 if either is out of date
+    python native/tools/gen_sdk_headers.py            # rewrite the headers
+    python native/tools/gen_sdk_headers.py --check    # exit 1 if any is out of date
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from collections.abc import Iterable
 from codegen import ROOT, c_header, import_sdk, run
 
 import_sdk()
-from keyglide import _unicode, text  # noqa: E402
+from keyglide import _unicode, decoder, keyboard, text  # noqa: E402
 from keyglide import format as fmt  # noqa: E402
 
 FORMAT_H = ROOT / "native" / "src" / "format.h"
@@ -47,6 +55,12 @@ TEXT_TABLES_H = ROOT / "native" / "src" / "text_tables.h"
 TEXT_TABLES_COMMENT = [
     "The character lists of the tokenization contract keyglide-text-1, for text.c.",
     "Generated from sdk/keyglide/text.py by native/tools/gen_sdk_headers.py; do not edit.",
+]
+TYPING_TABLES_H = ROOT / "native" / "src" / "typing_tables.h"
+TYPING_TABLES_COMMENT = [
+    "The typing decoder's constants (keyglide-typing-1) and the shipped layouts, for decode.c.",
+    "Generated from sdk/keyglide/decoder.py, sdk/keyglide/keyboard.py and",
+    "sdk/keyglide/layouts/ by native/tools/gen_sdk_headers.py; do not edit.",
 ]
 WIDTH = 96  # the kernel's line length
 
@@ -375,8 +389,172 @@ def text_tables_h() -> str:
     return c_header("KG_TEXT_TABLES_H", TEXT_TABLES_COMMENT, body)
 
 
+# --- typing_tables.h -----------------------------------------------------------------------
+
+# The penalties of decoder.py, in the order its source defines them, with what each is.
+PENALTIES = {
+    "SPATIAL_WEIGHT": "a touch one key width (or height) from its key's centre",
+    "SPATIAL_CAP": "the most a touch costs",
+    "SUBSTITUTION_LIMIT": "the most spatial cost a substitution may have",
+    "ACCENT": "the key's own character typed for an alternate",
+    "OMIT": "a character of the word omitted (one edit)",
+    "INSERT": "a keystroke the word does not have (one edit)",
+    "DOUBLE": "an omitted or inserted repetition (one edit)",
+    "TRANSPOSE": "two adjacent characters swapped (one edit), plus their touches",
+    "JOINER": "an apostrophe or hyphen omitted (no edit)",
+    "UNKNOWN": "how far below lm(<unk>) a typed word the vocabulary lacks scores",
+}
+INT32_MAX = (1 << 31) - 1
+INT64_MAX = (1 << 63) - 1
+
+
+def typing_bounds() -> int:
+    """Checks that the decoder's numbers keep the kernel's arithmetic exact, and returns the
+    bound of every alignment's penalty (decode.c keeps penalties in int32 cells).
+
+    A penalty pays for each of at most MAX_DECODE keystrokes a match (at most SPATIAL_CAP +
+    ACCENT) or its share of an edit, for each edit at most the dearest one (a transposition
+    with two capped touches), and JOINER for each joiner omitted (at most one a byte of a
+    word). A spatial cost's products stay in int64 for any point and key of the grid."""
+    costs = {name: getattr(decoder, name) for name in PENALTIES}
+    assert all(isinstance(v, int) and v >= 0 for v in costs.values()), costs
+    edits = max(decoder.max_edits(m) for m in range(decoder.MAX_DECODE + 1))
+    dearest = max(
+        decoder.OMIT, decoder.INSERT, decoder.DOUBLE, decoder.TRANSPOSE + 2 * decoder.SPATIAL_CAP
+    )
+    bound = (
+        decoder.MAX_DECODE * (decoder.SPATIAL_CAP + decoder.ACCENT)
+        + edits * dearest
+        + text.MAX_WORD_BYTES * decoder.JOINER
+    )
+    # A cell plus the dearest step, and the sentinel INT32_MAX above every cell.
+    assert bound + dearest + decoder.SPATIAL_CAP < INT32_MAX, bound
+    span = int(2 * keyboard.MAX_COORDINATE * keyboard.GRID) + 2  # a grid difference
+    assert 2 * decoder.SPATIAL_WEIGHT * span * span < INT64_MAX
+    return bound
+
+
+def c_string(data: bytes) -> str:
+    """A C string literal of UTF-8 bytes: ASCII as itself, other bytes as octal escapes
+    (which, unlike hex escapes, never swallow the digits after them)."""
+    out = []
+    for b in data:
+        c = chr(b)
+        if c in '"\\?':
+            out.append("\\" + c)
+        elif 0x20 <= b < 0x7F:
+            out.append(c)
+        else:
+            out.append(f"\\{b:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def c_double(value: float) -> str:
+    """A double literal that reads back as exactly ``value``."""
+    literal = repr(float(value))
+    assert float(literal) == value and "inf" not in literal and "nan" not in literal
+    return literal
+
+
+def shipped_layouts() -> list[str]:
+    lines = [
+        "/* The shipped layouts (keyglide/layouts/NAME.json): each key's characters (its own, then",
+        " * its alternates, UTF-8), centre and size, as kg_layout_init takes them. */",
+    ]
+    table = []
+    for name in keyboard.NAMED_LAYOUTS:
+        layout = keyboard.Layout.named(name)
+        lines.append(f"static const kg_key_spec layout_{name}[] = {{")
+        for key in layout.keys:
+            chars = (key.char + key.alternates).encode("utf-8")
+            numbers = ", ".join(c_double(v) for v in (key.x, key.y, key.width, key.height))
+            line = f"    {{{c_string(chars)}, {len(chars)}, {numbers}}},"
+            if len(line) > WIDTH:
+                line = f"    {{{c_string(chars)}, {len(chars)},\n     {numbers}}},"
+            lines.append(line)
+        lines.append("};")
+        table.append(f'    {{"{name}", layout_{name}, {len(layout.keys)}}},')
+    return [
+        *lines,
+        "",
+        "static const struct builtin_layout {",
+        "    const char *name;",
+        "    const kg_key_spec *keys;",
+        "    size_t count;",
+        "} builtin_layouts[] = {",
+        *table,
+        "};",
+    ]
+
+
+def typing_tables_h() -> str:
+    bound = typing_bounds()
+    schedule = [decoder.max_edits(m) for m in range(decoder.MAX_DECODE + 1)]
+    joiners = sorted(ord(j) for j in decoder._JOINERS)
+    assert all(len(j) == 1 for j in decoder._JOINERS)
+    spaces = sorted(ord(c) for c in text.SPACES)
+    body = [
+        "#include <stddef.h>",
+        "#include <stdint.h>",
+        "",
+        '#include "keyglide.h"',
+        "",
+        "/* Penalties, in score units (decoder.py). */",
+        group(
+            [(f"KG_TYPING_{name}", getattr(decoder, name), doc) for name, doc in PENALTIES.items()]
+        ),
+        "",
+        "/* The keystrokes aligned with edits; a longer word is matched exactly, at no penalty. */",
+        define("KG_TYPING_MAX_DECODE", decoder.MAX_DECODE),
+        "/* The most edits any alignment may use: the largest of max_edits(m). */",
+        define("KG_TYPING_MAX_EDITS", max(schedule)),
+        "/* Above every alignment's penalty (what decode.c's int32 cells hold). */",
+        define("KG_TYPING_PENALTY_BOUND", bound),
+        "",
+        "/* max_edits(m): how many edits an alignment of m keystrokes may use. */",
+        "static const unsigned char max_edits[KG_TYPING_MAX_DECODE + 1] = {",
+        *wrapped((f"{v}," for v in schedule), "    "),
+        "};",
+        "",
+        "/* Layouts (keyboard.py): the grid, and the bounds of keys and coordinates. */",
+        define("KG_TYPING_GRID", keyboard.GRID),
+        define("KG_TYPING_MAX_KEYS", keyboard.MAX_KEYS),
+        define("KG_TYPING_MAX_KEY_CHARS", keyboard.MAX_KEY_CHARS),
+        define("KG_TYPING_MAX_COORDINATE", c_double(keyboard.MAX_COORDINATE)),
+        define("KG_TYPING_MAX_KEY_SIZE", c_double(keyboard.MAX_KEY_SIZE)),
+        "",
+        "/* The folded joiners, whose omission costs JOINER and no edit, ascending. */",
+        "static const uint32_t typing_joiners[] = {"
+        + ", ".join(f"0x{cp:02X}" for cp in joiners)
+        + "};",
+        "",
+        *switch(
+            "typing_joiner",
+            "Whether a folded character is a joiner (one of typing_joiners).",
+            "int",
+            {"1": joiners},
+            "0",
+        ),
+        "",
+        *switch(
+            "layout_space",
+            "Whether a code point is one of the contract's SPACES (a layout refuses it).",
+            "int",
+            {"1": spaces},
+            "0",
+        ),
+        "",
+        *shipped_layouts(),
+    ]
+    return c_header("KG_TYPING_TABLES_H", TYPING_TABLES_COMMENT, body)
+
+
 def outputs() -> dict[pathlib.Path, str]:
-    return {FORMAT_H: format_h(), TEXT_TABLES_H: text_tables_h()}
+    return {
+        FORMAT_H: format_h(),
+        TEXT_TABLES_H: text_tables_h(),
+        TYPING_TABLES_H: typing_tables_h(),
+    }
 
 
 if __name__ == "__main__":

@@ -17,10 +17,12 @@ import copy
 import dataclasses
 import operator
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from keyglide._version import __version__
 from keyglide.convert import ConvertResult, convert
+from keyglide.decoder import DEFAULT_THRESHOLD, Strip
 from keyglide.engines import ENGINE_NAMES, MAX_K, Engine, Suggestion, create_engine
 from keyglide.errors import (
     BuildError,
@@ -35,6 +37,7 @@ from keyglide.errors import (
     InvalidText,
     KeyglideError,
     LangDBError,
+    LayoutError,
     NeuralModelError,
     NoPreviousVersion,
     NotInstalled,
@@ -50,6 +53,7 @@ from keyglide.errors import (
 # ``from keyglide.evaluate import ...`` still reaches the module.
 from keyglide.evaluate import Evaluation, evaluate
 from keyglide.format import Feature
+from keyglide.keyboard import Layout, resolve
 from keyglide.neural.rerank import attach
 from keyglide.reader import LangDBFile
 from keyglide.store import Store, StorePredictor, open_store
@@ -59,6 +63,9 @@ __all__ = [
     "open",
     "LangDB",
     "Suggestion",
+    "Strip",
+    "Layout",
+    "DEFAULT_THRESHOLD",
     "evaluate",
     "Evaluation",
     "MAX_K",
@@ -88,6 +95,7 @@ __all__ = [
     "StoreWriteError",
     "StoreReadError",
     "InvalidText",
+    "LayoutError",
 ]
 
 
@@ -149,6 +157,34 @@ class LangDB:
         """
         _, engine = self._live()
         return engine.predict(_check_text(text), _check_k(k))
+
+    def suggest(
+        self,
+        text: str,
+        *,
+        touches: Sequence[tuple[float, float] | None] | None = None,
+        layout: Layout | str | None = None,
+        k: int = 3,
+        threshold: int = DEFAULT_THRESHOLD,
+    ) -> Strip:
+        """What a keyboard shows after a keystroke: the strip, and what a space would do.
+
+        ``text`` is the text before the cursor. When it ends inside a word, the word is
+        decoded as typed on ``layout`` (a ``Layout``, or ``"qwerty"`` (the default),
+        ``"azerty"`` or ``"qwertz"``): the strip holds the k best completions of what the
+        user probably meant, typos included (``tmorrow`` reaches ``tomorrow``), and
+        ``correction`` is the best whole word to replace it with. ``autocorrect`` is True
+        when that word is ``threshold`` score units (0.0001 of log10) or more likelier than
+        the typed word itself: a space should then replace it. ``touches`` holds one
+        ``(x, y)`` touch point (in the layout's coordinates) or None per character of the
+        word being typed; without them, each character counts as typed at its key's centre.
+        When the text ends after a word, the strip is ``predict(text, k)``.
+        See ``keyglide.decoder`` for the model.
+        """
+        _, engine = self._live()
+        return engine.suggest(
+            _check_text(text), touches, resolve(layout), _check_k(k), _check_threshold(threshold)
+        )
 
     def logprob(self, text: str) -> float:
         """log10 probability of ``text``: every token and one ``</s>`` per sentence."""
@@ -240,6 +276,18 @@ def _check_text(text: str) -> str:
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, not {type(text).__name__}")
     return text
+
+
+# Beyond any confidence a langdb can give (scores are 32-bit): "never" or "always".
+_MAX_THRESHOLD = 1 << 40
+
+
+def _check_threshold(threshold: int) -> int:
+    if isinstance(threshold, bool) or not isinstance(threshold, int):
+        raise TypeError(f"threshold must be an int (score units), not {threshold!r}")
+    if not -_MAX_THRESHOLD <= threshold <= _MAX_THRESHOLD:
+        raise ValueError(f"threshold must lie in ±{_MAX_THRESHOLD}, not {threshold}")
+    return int(threshold)
 
 
 def _check_k(k: int) -> int:

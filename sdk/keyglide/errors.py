@@ -50,6 +50,10 @@ class DefaultLangDBUnavailable(KeyglideError):
     """The default English langdb cannot be built here (its data package is missing)."""
 
 
+class LayoutError(KeyglideError, ValueError):
+    """A keyboard layout cannot be used: the file is not a layout, or a key is malformed."""
+
+
 class EngineUnavailable(KeyglideError, RuntimeError):
     """The requested prediction engine cannot run here (for example, no compiled kernel)."""
 

@@ -19,6 +19,10 @@ from keyglide.errors import EngineUnavailable
 from keyglide.format import SCORE_SCALE
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from keyglide.decoder import Strip
+    from keyglide.keyboard import Layout
     from keyglide.reader import LangDBFile
 
 # Limits of the C interface (native/include/keyglide.h), here for the engines that run
@@ -69,6 +73,17 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def predict(self, text: str, k: int) -> list[Suggestion]:
         """The k best words for the text before the cursor (FORMAT.md section 5)."""
+
+    @abc.abstractmethod
+    def suggest(
+        self,
+        text: str,
+        touches: Sequence[tuple[float, float] | None] | None,
+        layout: Layout,
+        k: int,
+        threshold: int,
+    ) -> Strip:
+        """The typing decoder's strip and correction (keyglide.decoder) for ``text``."""
 
     @abc.abstractmethod
     def score_sum(self, text: str) -> tuple[int, int]:

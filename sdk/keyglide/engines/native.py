@@ -2,7 +2,9 @@
 
 It gives exactly the reference engine's answers (same words, scores and order; the same
 sums), much faster: the kernel tokenizes the text and walks the trie best-first with the top
-lists, without allocating. This is the only module that touches the extension's ``ffi`` and
+lists, without allocating. ``suggest`` runs the kernel's typing decoder (``kg_suggest``, the
+same strip and correction as ``keyglide.decoder``) on a ``kg_layout`` built once for each
+``keyglide.Layout``. This is the only module that touches the extension's ``ffi`` and
 ``lib``.
 
 Calls into the kernel release the GIL (cffi's API mode wraps every out-of-line call in
@@ -19,11 +21,15 @@ module reads suggestions as.
 from __future__ import annotations
 
 import threading
+import weakref
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from keyglide import text as contract
 from keyglide._version import __version__
+from keyglide.decoder import Strip
 from keyglide.engines import ContextIds, Engine, Suggestion
 from keyglide.errors import (
     ChecksumMismatch,
@@ -32,6 +38,7 @@ from keyglide.errors import (
     KeyglideError,
     TruncatedLangDB,
 )
+from keyglide.keyboard import Layout, check_touches
 from keyglide.text import Cursor
 
 if TYPE_CHECKING:
@@ -273,6 +280,70 @@ class NativeEngine(Engine):
             self._leave()
         return ids, count[0]
 
+    def suggest(
+        self,
+        text: str,
+        touches: Sequence[tuple[float, float] | None] | None,
+        layout: Layout,
+        k: int,
+        threshold: int,
+    ) -> Strip:
+        """kg_suggest: the typing decoder's strip and correction (``keyglide.decoder``),
+        exactly as the reference engine's ``suggest``."""
+        if not 0 <= k <= lib.KG_MAX_K:
+            raise ValueError(f"k must be an integer from 0 to {lib.KG_MAX_K}, not {k!r}")
+        data = encode(text)
+        board = _layout(layout)
+        # Any Python int compares with a confidence as its int64 bound does.
+        threshold = min(max(threshold, _INT64_MIN), _INT64_MAX)
+        points, count = ffi.NULL, 0
+        if touches is not None:
+            if not isinstance(touches, (list, tuple)):
+                touches = list(touches)  # read once, whatever reads it next
+            try:
+                points, count = _touch_array(touches)
+            except (TypeError, ValueError, OverflowError):  # as the reference raises it, if at all
+                checked = self._checked_touches(text, touches)
+                if checked is not None:
+                    points, count = _touch_array(checked)
+        ids, out, n, correction = _suggest_buffers()
+        db = self._enter()
+        try:
+            status = lib.kg_suggest(
+                db, data, len(data), points, count, board, threshold, k, out, n, correction
+            )
+        finally:
+            self._leave()
+        if status == lib.KG_E_INVALID_ARGUMENT and touches is not None:
+            self._checked_touches(text, touches)  # a point too far, or too many: as check_touches
+        _check(status, self._name)
+        pairs = ffi.unpack(ids, 2 * n[0])
+        shown, suggestions = self._shown, []
+        for i in range(0, len(pairs), 2):
+            word = shown.get(pairs[i]) or self.display(pairs[i])
+            score = pairs[i + 1]
+            score = score - (1 << 32) if score >= 1 << 31 else score
+            suggestions.append(_new_tuple(Suggestion, (word, score)))
+        found = correction[0]
+        if not found.typing:
+            return _new_tuple(Strip, (None, suggestions, None, None, False))
+        written = text if isinstance(text, str) else contract.decode(text)
+        typed = contract.fold(written[len(written) - found.typed_length :])
+        if not found.has_correction:
+            return _new_tuple(Strip, (typed, suggestions, None, None, False))
+        best = _new_tuple(Suggestion, (self.display(found.word_id), int(found.score)))
+        return _new_tuple(
+            Strip, (typed, suggestions, best, int(found.confidence), bool(found.autocorrect))
+        )
+
+    @staticmethod
+    def _checked_touches(text: str | bytes, touches) -> list | None:
+        """``keyboard.check_touches`` for the word being typed, as the reference engine calls
+        it (raising its errors), or None when no word is being typed (touches unread)."""
+        written = text if isinstance(text, str) else contract.decode(text)
+        prefix = contract.cursor(written).prefix
+        return None if prefix is None else check_touches(touches, len(prefix))
+
     def context_ids(self, text: str, history: int, sentence: int) -> ContextIds:
         if not (0 <= history <= lib.KG_MAX_CONTEXT and 0 <= sentence <= lib.KG_MAX_CONTEXT):
             raise ValueError(f"history and sentence must be 0 to {lib.KG_MAX_CONTEXT}")
@@ -454,6 +525,81 @@ def _buffers():
         out = ffi.cast("kg_suggestion *", ids)
         buffers = _per_thread.buffers = (ids, out, ffi.new("size_t *"))
     return buffers
+
+
+def _suggest_buffers():
+    """This thread's (uint32 view, kg_suggestion view, size_t *, kg_correction *) for
+    kg_suggest."""
+    buffers = getattr(_per_thread, "suggest", None)
+    if buffers is None:
+        ids = ffi.new("uint32_t[]", 2 * lib.KG_MAX_K)
+        buffers = _per_thread.suggest = (
+            ids,
+            ffi.cast("kg_suggestion *", ids),
+            ffi.new("size_t *"),
+            ffi.new("kg_correction *"),
+        )
+    return buffers
+
+
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+# Touch points of words up to this long go in a per-thread array; longer ones get their own.
+_TOUCH_SLOTS = 64
+
+
+def _touch_array(touches: list | tuple):
+    """Touch points as kg_touch[] and their number. Raises TypeError or ValueError for a
+    point that is not (x, y) or None; the kernel checks the count and the bounds."""
+    count = len(touches)
+    array = getattr(_per_thread, "touches", None)
+    if array is None:
+        array = _per_thread.touches = ffi.new("kg_touch[]", _TOUCH_SLOTS)
+    if count > _TOUCH_SLOTS:
+        array = ffi.new("kg_touch[]", count)
+    for i, point in enumerate(touches):
+        slot = array[i]
+        if point is None:
+            slot.present = 0
+            continue
+        x, y = point  # check_touches reads (float(v) for v in point): the same values
+        slot.x = float(x)
+        slot.y = float(y)
+        slot.present = 1
+    return array, count
+
+
+# Layouts in the kernel's form, built once per keyglide.Layout (which is immutable).
+_layouts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_last_layout: tuple = (None, None)
+
+
+def _layout(layout: Layout):
+    """The kg_layout of a keyglide.Layout, cached."""
+    global _last_layout
+    last, built = _last_layout
+    if last is layout:
+        return built
+    built = _layouts.get(layout)
+    if built is None:
+        built = _layouts[layout] = _build_layout(layout)
+    _last_layout = (layout, built)
+    return built
+
+
+def _build_layout(layout: Layout):
+    _require()
+    specs = ffi.new("kg_key_spec[]", len(layout.keys))
+    keep = []
+    for spec, key in zip(specs, layout.keys, strict=True):
+        chars = (key.char + key.alternates).encode("utf-8")
+        keep.append(ffi.new("char[]", chars))
+        spec.chars = keep[-1]
+        spec.chars_len = len(chars)
+        spec.x, spec.y = float(key.x), float(key.y)
+        spec.width, spec.height = float(key.width), float(key.height)
+    built = ffi.new("kg_layout *")
+    _check(lib.kg_layout_init(built, specs, len(layout.keys)), f"layout {layout.name!r}")
+    return built
 
 
 def _context_buffers(size: int):

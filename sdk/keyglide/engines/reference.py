@@ -39,13 +39,17 @@ Scoring a text (``score_sum``) applies the same recursion to one word at a time.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 
 import numpy as np
 
+from keyglide import decoder
 from keyglide import text as contract
+from keyglide.decoder import Strip
 from keyglide.engines import MAX_CONTEXT, ContextIds, Engine, Suggestion
 from keyglide.errors import CorruptLangDB
 from keyglide.format import BOS, EOS, FIRST_WORD_ID, Kind
+from keyglide.keyboard import Layout, check_touches
 from keyglide.reader import LangDBFile
 
 
@@ -78,6 +82,35 @@ class ReferenceEngine(Engine):
         allowed = ~np.isin(ids, self._blocked)
         ids, scores = ids[allowed], scores[allowed]
         return [(int(ids[i]), int(scores[i])) for i in _best(scores, k)]
+
+    def suggest(
+        self,
+        text: str,
+        touches: Sequence[tuple[float, float] | None] | None,
+        layout: Layout,
+        k: int,
+        threshold: int,
+    ) -> Strip:
+        cursor = contract.cursor(text)
+        if cursor.prefix is None:
+            return Strip(None, self.predict(text, k), None, None, False)
+        points = check_touches(touches, len(cursor.prefix))
+        if len(cursor.prefix.encode("utf-8")) > contract.MAX_WORD_BYTES:
+            return Strip(contract.fold(cursor.prefix), [], None, None, False)
+        typed = decoder.keystrokes(cursor.prefix, points, layout)
+        context = self._context([BOS, *map(self._file.lookup, cursor.context)])
+        lm = self._scores_of_every_word(context)
+        walk = decoder.Decoder(self._file.word_bytes, self._file.vocab_size, layout)
+        strip, correction, confidence, autocorrect = decoder.decode(
+            walk, typed, lm, self._blocked, self._file.lookup(typed.chars), k, threshold
+        )
+        return Strip(
+            typed.chars,
+            [Suggestion(self.display(i), score) for i, score in strip],
+            None if correction is None else Suggestion(self.display(correction[0]), correction[1]),
+            confidence,
+            autocorrect,
+        )
 
     def context_ids(self, text: str, history: int, sentence: int) -> ContextIds:
         if not (0 <= history <= MAX_CONTEXT and 0 <= sentence <= MAX_CONTEXT):

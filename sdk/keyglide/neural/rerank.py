@@ -314,6 +314,14 @@ class RerankedEngine(Engine):
     def predict(self, text: str, k: int) -> list[Suggestion]:
         return [Suggestion(self.base.display(i), s) for i, s in self.candidates(text, k)]
 
+    def suggest(self, text, touches, layout, k, threshold):
+        # The decoder weighs keystrokes against the n-gram scores; the next word is the
+        # reranker's.
+        strip = self.base.suggest(text, touches, layout, k, threshold)
+        if strip.typed is None:
+            strip = strip._replace(suggestions=self.predict(text, k))
+        return strip
+
     def candidates(self, text: str, k: int) -> list[tuple[int, int]]:
         if k == 0:
             return []

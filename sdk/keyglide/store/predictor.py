@@ -18,6 +18,7 @@ try:
 except ImportError:  # not a POSIX system: the store cannot lock, so it refuses to run
     fcntl = None
 
+from keyglide.decoder import Strip
 from keyglide.engines import ENGINE_NAMES, Suggestion
 from keyglide.errors import CorruptStore, KeyglideError, NotInstalled
 from keyglide.store.pointer import Activation, canonical_language
@@ -159,6 +160,14 @@ class StorePredictor:
         handle = self._acquire()
         try:
             return handle.db.predict(text, k)
+        finally:
+            self._release(handle)
+
+    def suggest(self, text: str, **options: Any) -> Strip:
+        """As ``LangDB.suggest`` (same keyword options), from the active version."""
+        handle = self._acquire()
+        try:
+            return handle.db.suggest(text, **options)
         finally:
             self._release(handle)
 
