@@ -262,7 +262,7 @@ def fail_with(error: Exception):
     "target, argv, error",
     [
         ("keyglide.reader.LangDBFile.describe", ["inspect", "{db}"], ValueError("bad value")),
-        ("keyglide.LangDB.predict", ["predict", "--db", "{db}", "the "], ValueError("bad k")),
+        ("keyglide.LangDB.suggest", ["predict", "--db", "{db}", "the "], ValueError("bad k")),
         (
             "keyglide.LangDB.perplexity",
             ["perplexity", "--db", "{db}", "--text", "{corpus}"],

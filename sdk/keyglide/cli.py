@@ -185,10 +185,35 @@ def _verify_parser(sub) -> None:
 
 
 def _predict_parser(sub) -> None:
-    p = sub.add_parser("predict", help="suggest the next word, or complete the word being typed")
+    p = sub.add_parser(
+        "predict",
+        help="suggest the next word, or complete (and correct) the word being typed",
+        description="Print the suggestion strip for the text before the cursor, one "
+        "'word<TAB>score' line each, best first. A word being typed is decoded as typed on "
+        "a keyboard, typos included; the word a space would auto-correct it to is marked "
+        "with a third column, 'autocorrect'.",
+    )
     p.add_argument("text", nargs="*", help="text before the cursor (omit for interactive mode)")
     _db_options(p)
     p.add_argument("-k", type=int, default=3, help="number of suggestions (default 3)")
+    p.add_argument(
+        "--layout",
+        default="qwerty",
+        metavar="NAME|FILE",
+        help="keyboard layout: qwerty (default), azerty, qwertz or a layout file",
+    )
+    p.add_argument(
+        "--threshold",
+        type=int,
+        default=keyglide.DEFAULT_THRESHOLD,
+        help="confidence (0.0001 log10 units) from which a space auto-corrects "
+        f"(default {keyglide.DEFAULT_THRESHOLD})",
+    )
+    p.add_argument(
+        "--exact",
+        action="store_true",
+        help="complete exactly what was typed, without correcting it (LangDB.predict)",
+    )
     p.set_defaults(run=_predict)
 
 
@@ -401,9 +426,21 @@ def _predict(args) -> int:
         raise UserError("-k must be at least 0")
     if args.k > keyglide.MAX_K:
         raise UserError(f"k must be an integer from 0 to {keyglide.MAX_K}, not {args.k}")
+    layout = _layout(args.layout)
     with _open(args) as db:
+
+        def answer(text: str) -> None:
+            if args.exact:
+                _print_suggestions(db.predict(text, k=args.k))
+                return
+            strip = db.suggest(text, layout=layout, k=args.k, threshold=args.threshold)
+            applied = strip.correction.word if strip.autocorrect and strip.correction else None
+            for s in strip.suggestions:
+                print(f"{s.word}\t{s.score}" + ("\tautocorrect" if s.word == applied else ""))
+            sys.stdout.flush()
+
         if args.text:
-            _print_suggestions(db.predict(_argument_text(args.text), k=args.k))
+            answer(_argument_text(args.text))
             return 0
         stdin_line = _StdinLines()
         interactive = sys.stdin.isatty()
@@ -419,9 +456,22 @@ def _predict(args) -> int:
             line = sys.stdin.buffer.readline()
             if not line:
                 return 0
-            _print_suggestions(db.predict(stdin_line(line), k=args.k))
+            answer(stdin_line(line))
             if not interactive:
                 print()
+
+
+def _layout(name: str) -> keyglide.Layout:
+    """A shipped layout by name, or a layout file."""
+    from keyglide.keyboard import NAMED_LAYOUTS
+
+    if name in NAMED_LAYOUTS:
+        return keyglide.Layout.named(name)
+    if not os.path.exists(name):
+        raise UserError(
+            f"--layout {name}: no such file; the shipped layouts are {', '.join(NAMED_LAYOUTS)}"
+        )
+    return keyglide.Layout.load(name)
 
 
 def _argument_text(words: list[str]) -> str:
@@ -711,7 +761,9 @@ def _eval_parser(sub) -> None:
         "keystroke savings rate (KSR), next-word top-1/top-k accuracy, completion accuracy "
         "after 1-3 letters, perplexity, OOV rate and predictions per second. Words are the "
         "tokenization contract's folded tokens; characters are counted as their Unicode code "
-        "points. See keyglide.evaluate for the exact definitions.",
+        "points. See keyglide.evaluate for the exact definitions. With --noise, type the "
+        "text with simulated mistakes instead and report what auto-correction and "
+        "completion make of them (keyglide.noisy).",
     )
     p.add_argument("--db", type=Path, required=True, help="langdb file")
     p.add_argument(
@@ -748,6 +800,27 @@ def _eval_parser(sub) -> None:
         default="auto",
         choices=("auto", "native", "reference"),
         help="prediction engine (default: auto, the native kernel when installed)",
+    )
+    noise = p.add_argument_group("typing with mistakes (keyglide.noisy)")
+    noise.add_argument(
+        "--noise",
+        action="store_true",
+        help="simulate typos and touch noise; report auto-correction precision, recall and "
+        "F-score, completion and next-word top-k, KSR and word errors under noise",
+    )
+    noise.add_argument("--layout", default="qwerty", metavar="NAME|FILE", help="(default qwerty)")
+    noise.add_argument(
+        "--threshold", type=int, help="auto-correction confidence threshold (score units)"
+    )
+    noise.add_argument("--touch-sigma", type=float, help="touch noise, in key sizes (default 0.2)")
+    noise.add_argument("--typo-rate", type=float, metavar="P",
+                       help="probability of each of a dropped, a doubled and a swapped letter, "
+                       "per character (default 0.01)")  # fmt: skip
+    noise.add_argument("--seed", type=int, default=0, help="random seed of the noise (default 0)")
+    noise.add_argument(
+        "--no-touches",
+        action="store_true",
+        help="give the decoder only the characters typed, not the touch points",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar on stderr")
     p.set_defaults(run=_eval)
@@ -805,7 +878,23 @@ def _eval(args) -> int:
     from keyglide.evaluate import evaluate, read_texts
 
     _check_eval_args(args)
+    noise_options = [
+        flag
+        for flag, value in (
+            ("--threshold", args.threshold),
+            ("--touch-sigma", args.touch_sigma),
+            ("--typo-rate", args.typo_rate),
+            ("--no-touches", args.no_touches or None),
+        )
+        if value is not None
+    ]
+    if args.noise and (args.hide_offered or args.details):
+        raise UserError("--noise does not take --hide-offered or --details")
+    if not args.noise and noise_options:
+        raise UserError(f"{', '.join(noise_options)} only apply with --noise")
     content = read_texts(args.text)
+    if args.noise:
+        return _eval_noisy(args, content)
     progress = None if args.quiet else _ProgressBar("eval")
     with _open(args) as db:
         try:
@@ -833,6 +922,47 @@ def _eval(args) -> int:
             for record in result.details:
                 out.write(json.dumps(record, ensure_ascii=False))
                 out.write("\n")
+    return 0
+
+
+def _eval_noisy(args, content: str) -> int:
+    from keyglide.noisy import NoiseModel, evaluate_noisy
+
+    options = {}
+    if args.touch_sigma is not None:
+        options["touch_sigma"] = args.touch_sigma
+    if args.typo_rate is not None:
+        options.update(drop=args.typo_rate, double=args.typo_rate, swap=args.typo_rate)
+    try:
+        model = NoiseModel(seed=args.seed, **options)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    layout = _layout(args.layout)
+    threshold = keyglide.DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    progress = None if args.quiet else _ProgressBar("eval --noise")
+    with _open(args) as db:
+        try:
+            result = evaluate_noisy(
+                db,
+                content,
+                model=model,
+                layout=layout,
+                k=args.k,
+                threshold=threshold,
+                limit_words=args.limit_words,
+                touches=not args.no_touches,
+                progress=progress,
+            )
+        finally:
+            if progress is not None:
+                progress.done()
+    if result.words == 0:
+        raise UserError(
+            f"{', '.join(map(str, args.text))}: the text has no words: nothing to evaluate"
+        )
+    print(result.summary())
+    if args.json is not None:
+        _write_json(args.json, result.to_dict())
     return 0
 
 
