@@ -75,6 +75,28 @@ def as_pairs(suggestions):
     return [(s.word, s.score) for s in suggestions]
 
 
+def strip_of(data):
+    """The strip fields of a /api/predict answer, as a keyglide.Strip compares."""
+    correction = data["correction"]
+    return (
+        data["typed"],
+        [(s["word"], s["score"]) for s in data["suggestions"]],
+        None if correction is None else (correction["word"], correction["score"]),
+        data["confidence"],
+        data["autocorrect"],
+    )
+
+
+def expected_strip(strip):
+    return (
+        strip.typed,
+        as_pairs(strip.suggestions),
+        None if strip.correction is None else (strip.correction.word, strip.correction.score),
+        strip.confidence,
+        strip.autocorrect,
+    )
+
+
 # --- the page ---------------------------------------------------------------------------------
 
 
@@ -99,6 +121,29 @@ def test_info(server, dbs):
     assert info["language"] == "xx" and info["data_version"] == "1.0.0"
     assert info["format"] == expected["format"] and info["engine"] == expected["engine"]
     assert info["store"] is None
+    assert info["layouts"] == ["qwerty", "azerty", "qwertz"]
+
+
+@pytest.mark.parametrize("name", ["qwerty", "azerty", "qwertz"])
+def test_a_layout_for_the_on_screen_keyboard(server, name):
+    status, _, data = request(server, "GET", f"/api/layout?name={name}")
+    assert status == 200
+    layout = keyglide.Layout.named(name)
+    assert data["name"] == name and data["title"] == layout.name
+    assert [
+        (k["char"], k["x"], k["y"], k["width"], k["height"], k["alternates"]) for k in data["keys"]
+    ] == [(k.char, k.x, k.y, k.width, k.height, k.alternates) for k in layout.keys]
+
+
+def test_the_layout_defaults_to_qwerty_and_names_are_checked(server):
+    status, _, data = request(server, "GET", "/api/layout")
+    assert status == 200 and data["name"] == "qwerty"
+    for query in ("?name=dvorak", "?name=", "?name=qwerty&name=azerty", "?name=QWERTY"):
+        status, _, data = request(server, "GET", "/api/layout" + query)
+        assert status == 400, query
+        assert "qwerty" in data["error"] and "azerty" in data["error"], data
+    status, response, _ = request(server, "POST", "/api/layout", {"name": "qwerty"})
+    assert status == 405 and response.getheader("Allow") == "GET, HEAD"
 
 
 # --- predictions ------------------------------------------------------------------------------
@@ -122,9 +167,9 @@ def test_info(server, dbs):
 def test_predict_answers_as_the_api(server, dbs, text, prefix, replace):
     data = predict(server, text)
     with keyglide.open(dbs["1.0.0"]) as db:
-        expected = db.predict(text, k=3)
-    assert [(s["word"], s["score"]) for s in data["suggestions"]] == as_pairs(expected)
-    assert data["prefix"] == prefix
+        expected = db.suggest(text, k=3)
+    assert strip_of(data) == expected_strip(expected)
+    assert data["prefix"] == prefix and data["typed"] == prefix
     assert data["replace"] == replace
     assert data["data_version"] == "1.0.0"
     assert isinstance(data["server_us"], float) and data["server_us"] >= 0
@@ -134,6 +179,80 @@ def test_the_corpus_gives_three_suggestions(server):
     words = [s["word"] for s in predict(server, "see you ")["suggestions"]]
     assert len(words) == 3 and "today" in words
     assert predict(server, "see you tom")["suggestions"][0]["word"] == "tomorrow"
+
+
+@pytest.mark.parametrize(
+    "text, typed, correction",
+    [
+        ("teh", "teh", "the"),
+        ("Teh", "teh", "the"),
+        ("see you tomorow", "tomorow", "tomorrow"),
+        ("walk the dgo", "dgo", "dog"),
+        ("thank yuo", "yuo", "you"),
+    ],
+)
+def test_a_typo_comes_with_its_autocorrection(server, dbs, text, typed, correction):
+    data = predict(server, text)
+    assert data["typed"] == typed and data["replace"] == len(text.split()[-1])
+    assert data["autocorrect"] is True
+    assert data["correction"]["word"] == correction
+    assert isinstance(data["confidence"], int) and data["confidence"] > 0
+    # The strip holds what a space would leave: the page marks it.
+    assert correction in [s["word"] for s in data["suggestions"]]
+    with keyglide.open(dbs["1.0.0"]) as db:
+        assert strip_of(data) == expected_strip(db.suggest(text, k=3))
+
+
+@pytest.mark.parametrize("text", ["the", "see you soon", "see you ", "", "we will see you."])
+def test_no_autocorrection_without_a_typo(server, text):
+    data = predict(server, text)
+    assert data["autocorrect"] is False
+    if data["typed"] is None:  # the next word: nothing to correct
+        assert data["correction"] is None and data["confidence"] is None
+
+
+def test_the_layout_changes_the_decoding(server, dbs):
+    # On AZERTY, z is next to a: "wznt" is "want" mistyped; on QWERTY it is too far.
+    with keyglide.open(dbs["1.0.0"]) as db:
+        for layout in ("qwerty", "azerty", "qwertz"):
+            status, _, data = request(
+                server, "POST", "/api/predict", {"text": "I wznt", "layout": layout}
+            )
+            assert status == 200
+            assert strip_of(data) == expected_strip(db.suggest("I wznt", layout=layout))
+    assert predict(server, "I wznt")["autocorrect"] is False  # qwerty by default
+    status, _, data = request(
+        server, "POST", "/api/predict", {"text": "I wznt", "layout": "azerty"}
+    )
+    assert data["autocorrect"] is True and data["correction"]["word"] == "want"
+
+
+def test_touches_are_those_at_the_end_of_the_text(server, dbs):
+    # "sew" for "see": the w touched on its edge next to the e is a slip, on its far edge
+    # a meant w.
+    near, far = [1.95, 0.75], [1.05, 0.75]
+    with keyglide.open(dbs["1.0.0"]) as db:
+        expected_near = expected_strip(db.suggest("I sew", touches=[None, None, tuple(near)]))
+        expected_far = expected_strip(db.suggest("I sew", touches=[None, None, tuple(far)]))
+        expected_none = expected_strip(db.suggest("I sew"))
+    assert expected_near[4] is True and expected_far[4] is False  # the point matters
+
+    def ask(touches):
+        body = {"text": "I sew", "touches": touches}
+        status, _, data = request(server, "POST", "/api/predict", body)
+        assert status == 200, data
+        return strip_of(data)
+
+    assert ask([near]) == expected_near  # the characters before count as typed at their keys
+    assert ask([[2.0, 2.25], [2.5, 0.75], near]) == expected_near
+    assert ask([None, None, None, None, far]) == expected_far  # "I " too: not the word's
+    assert ask([[9.0, 9.0], None, [2.0, 2.25], [2.5, 0.75], far]) == expected_far
+    assert ask([]) == ask(None) == ask([None]) == expected_none
+    # After a space the next word is predicted: the touches are not used.
+    status, _, data = request(
+        server, "POST", "/api/predict", {"text": "I sew ", "touches": [None, near, None]}
+    )
+    assert status == 200 and data["typed"] is None
 
 
 def test_k_defaults_to_three_and_zero_is_allowed(server):
@@ -174,6 +293,20 @@ def test_a_lone_surrogate_is_just_text(server):
         ({"text": ["a"]}, 400, '"text" must be a string'),
         ([1, 2], 400, "JSON object"),
         ("text", 400, "JSON object"),
+        ({"text": "teh", "layout": "dvorak"}, 400, '"layout" must be one of "qwerty", '),
+        ({"text": "teh", "layout": None}, 400, '"layout" must be one of'),
+        ({"text": "teh", "layout": ["qwerty"]}, 400, '"layout" must be one of'),
+        ({"text": "teh", "touches": "abc"}, 400, '"touches" must be a list'),
+        ({"text": "teh", "touches": {"x": 1}}, 400, '"touches" must be a list'),
+        ({"text": "teh", "touches": [[1.0]]}, 400, '"touches" must be a list'),
+        ({"text": "teh", "touches": [[1, 2, 3]]}, 400, '"touches" must be a list'),
+        ({"text": "teh", "touches": [[1, "2"]]}, 400, '"touches" must be a list'),
+        ({"text": "teh", "touches": [[True, 2]]}, 400, '"touches" must be a list'),
+        ({"text": "teh", "touches": [{"x": 1, "y": 2}]}, 400, '"touches" must be a list'),
+        ({"text": "teh", "touches": [1, 2]}, 400, '"touches" must be a list'),
+        ({"text": "teh", "touches": [[1e9, 0]]}, 400, "finite and within"),
+        ({"text": "teh", "touches": [[0, -5000]]}, 400, "finite and within"),
+        ({"text": "teh", "touches": [None] * 4}, 400, '"touches" has 4 entries'),
     ],
 )
 def test_bad_predict_requests(server, body, status, message):
@@ -194,6 +327,14 @@ def test_invalid_json_or_utf8_is_400(server, raw, message):
     status, _, data = request(server, "POST", "/api/predict", raw=raw)
     assert status == 400 and message in data["error"]
     assert predict(server, "see ")["suggestions"]  # and the server goes on
+
+
+@pytest.mark.parametrize("value", [b"NaN", b"Infinity", b"-Infinity", b"1" + b"0" * 400])
+def test_a_touch_beyond_any_layout_is_400(server, value):
+    # Python's JSON reads NaN and Infinity, and integers of any size up to its digit limit.
+    raw = b'{"text": "teh", "touches": [[1, ' + value + b"]]}"
+    status, _, data = request(server, "POST", "/api/predict", raw=raw)
+    assert status == 400 and "finite and within" in data["error"]
 
 
 def test_a_body_over_the_limit_is_413_and_the_server_goes_on(server):
@@ -290,17 +431,17 @@ def test_the_command_refuses_bad_arguments(capsys, dbs):
 
 
 def test_many_concurrent_requests(server, dbs):
-    texts = ["see you ", "see you tom", "I would like to ", "we w", "thank you ", ""]
+    texts = ["see you ", "see you tom", "I would like to ", "we w", "thank you ", "", "teh"]
     with keyglide.open(dbs["1.0.0"]) as db:
-        expected = {t: as_pairs(db.predict(t, k=3)) for t in texts}
+        expected = {t: expected_strip(db.suggest(t, k=3)) for t in texts}
     failures = []
 
     def client(n: int) -> None:
         for i in range(40):
             t = texts[(n + i) % len(texts)]
             try:
-                got = predict(server, t)["suggestions"]
-                if [(s["word"], s["score"]) for s in got] != expected[t]:
+                got = strip_of(predict(server, t))
+                if got != expected[t]:
                     failures.append((t, got))
             except Exception as e:  # noqa: BLE001 - collected and reported below
                 failures.append((t, repr(e)))

@@ -5,13 +5,27 @@ A small HTTP server from the standard library (``ThreadingHTTPServer``) serves t
 
 ``GET /api/info``
     The langdb answering: language, data version, format, engine; with a store, the
-    installed versions of the language and which one is active.
-``POST /api/predict`` ``{"text": str, "k": int}``
-    ``{"suggestions": [{"word", "score"}], "prefix": str | null, "replace": int,
-    "server_us": float, "data_version": str}``. ``text`` is the text before the cursor;
-    ``prefix`` is the folded word being completed (``null``: the next word is predicted) and
+    installed versions of the language and which one is active; ``layouts``, the names of
+    the keyboard layouts the page can use.
+``GET /api/layout?name=qwerty``
+    One shipped keyboard layout (``keyglide.Layout.named``): ``{"name", "title", "keys":
+    [{"char", "x", "y", "width", "height", "alternates"}]}``, key centres and sizes in the
+    layout's coordinates (key widths, y down).
+``POST /api/predict`` ``{"text": str, "k": int, "layout": str, "touches": list}``
+    The strip after a keystroke, ``LangDB.suggest``: ``{"suggestions": [{"word", "score"}],
+    "prefix": str | null, "replace": int, "typed": str | null, "correction": {"word",
+    "score"} | null, "confidence": int | null, "autocorrect": bool, "server_us": float,
+    "data_version": str}``. ``text`` is the text before the cursor; ``prefix`` (and
+    ``typed``) is the folded word being typed (``null``: the next word is predicted) and
     ``replace`` how many characters (code points) at the end of ``text`` a chosen suggestion
-    replaces: the word being typed as written, 0 for a next word.
+    replaces: the word being typed as written, 0 for a next word. The suggestions include
+    corrections of typos; ``correction`` is the best whole word to replace the typed one
+    with, and ``autocorrect`` says whether a space (or punctuation) should replace it.
+    ``k`` defaults to 3 and ``layout`` (``qwerty``, ``azerty`` or ``qwertz``) to
+    ``qwerty``. ``touches``, optional, holds where the last characters of ``text`` were
+    touched: ``[x, y]`` in the layout's coordinates, or ``null`` for a character typed
+    otherwise, the last entry for the last character (code point); those of the word being
+    typed are used, and its characters without an entry count as typed at their key's centre.
 ``POST /api/activate`` ``{"version": str}``
     With a store only: ``Store.activate`` the version and switch the predictor to it.
 
@@ -35,14 +49,17 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
+from urllib.parse import parse_qs
 
 import keyglide
 from keyglide import text as contract
 from keyglide.demo import DEFAULT_HOST, DEFAULT_PORT
 from keyglide.errors import KeyglideError, NotInstalled
+from keyglide.keyboard import MAX_COORDINATE, NAMED_LAYOUTS
 
 MAX_BODY = 64 * 1024
 DEFAULT_K = 3
+DEFAULT_LAYOUT = "qwerty"
 # Errors that mean the client went away (closed or reset the connection): not the server's
 # failure, so nothing is logged and nothing more is sent.
 CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
@@ -55,6 +72,7 @@ STATIC = {
 }
 # Which methods each path answers; anything else is 405 (a known path) or 404.
 ROUTES = {**{path: ("GET", "HEAD") for path in STATIC}, "/api/info": ("GET", "HEAD")}
+ROUTES |= {"/api/layout": ("GET", "HEAD")}
 ROUTES |= {"/api/predict": ("POST",), "/api/activate": ("POST",)}
 
 # Nothing but this server: no external resource can load even if the page asked for one.
@@ -96,6 +114,50 @@ def replace_length(text: str) -> int:
     return len(text) - start
 
 
+def check_layout(name: Any, what: str) -> str:
+    """``name`` if it names a shipped layout, else a 400 saying which ones there are."""
+    if not isinstance(name, str) or name not in NAMED_LAYOUTS:
+        choices = ", ".join(f'"{n}"' for n in NAMED_LAYOUTS)
+        raise DemoError(HTTPStatus.BAD_REQUEST, f"{what} must be one of {choices}")
+    return name
+
+
+def check_touches(touches: Any, text: str) -> list[tuple[float, float] | None] | None:
+    """The request's ``touches``: a list of ``[x, y]`` (finite numbers within the layout's
+    bounds) or ``null``, no longer than ``text`` (one per code point at its end)."""
+    if touches is None:
+        return None
+    message = '"touches" must be a list of [x, y] points or null, one per character'
+    if not isinstance(touches, list):
+        raise DemoError(HTTPStatus.BAD_REQUEST, message)
+    if len(touches) > len(text):
+        raise DemoError(
+            HTTPStatus.BAD_REQUEST,
+            f'"touches" has {len(touches)} entries but "text" only {len(text)} characters: '
+            "give one per character at the end of the text",
+        )
+    out: list[tuple[float, float] | None] = []
+    for point in touches:
+        if point is None:
+            out.append(None)
+            continue
+        if (
+            not isinstance(point, list)
+            or len(point) != 2
+            or not all(type(v) in (int, float) for v in point)
+        ):
+            raise DemoError(HTTPStatus.BAD_REQUEST, f"{message}, not {json.dumps(point)[:80]}")
+        x, y = point
+        if not all(abs(v) <= MAX_COORDINATE for v in (x, y)):  # NaN compares false
+            raise DemoError(
+                HTTPStatus.BAD_REQUEST,
+                f'"touches": a point\'s coordinates must be finite and within '
+                f"±{MAX_COORDINATE:g}, not {json.dumps(point)[:80]}",
+            )
+        out.append((float(x), float(y)))
+    return out
+
+
 class Demo:
     """What the server answers from: a langdb file, or the active version of one language
     of a store (followed on every call, so a switch from anywhere shows at once)."""
@@ -134,6 +196,7 @@ class Demo:
             "engine": info["engine"],
             "path": info["path"],
             "keyglide": keyglide.__version__,
+            "layouts": list(NAMED_LAYOUTS),
             "store": None,
         }
         if self.store is not None:
@@ -161,16 +224,51 @@ class Demo:
             raise DemoError(
                 HTTPStatus.BAD_REQUEST, f'"k" must be an integer from 0 to {keyglide.MAX_K}'
             )
-        started = time.perf_counter_ns()
-        suggestions = self.predictor.predict(text, k)
-        elapsed = time.perf_counter_ns() - started
+        layout = check_layout(body.get("layout", DEFAULT_LAYOUT), '"layout"')
+        touches = check_touches(body.get("touches"), text)
         prefix = contract.cursor(text).prefix
+        replace = replace_length(text)
+        word_touches = None
+        # One point per character of the word being typed, as written: the last entries.
+        if touches is not None and prefix is not None and len(prefix) == replace:
+            given = touches[-replace:] if replace else []
+            word_touches = [None] * (replace - len(given)) + given
+        started = time.perf_counter_ns()
+        strip = self.predictor.suggest(text, touches=word_touches, layout=layout, k=k)
+        elapsed = time.perf_counter_ns() - started
+        correction = strip.correction
         return {
-            "suggestions": [{"word": s.word, "score": s.score} for s in suggestions],
+            "suggestions": [{"word": s.word, "score": s.score} for s in strip.suggestions],
             "prefix": prefix,
-            "replace": replace_length(text),
+            "replace": replace,
+            "typed": strip.typed,
+            "correction": None
+            if correction is None
+            else {"word": correction.word, "score": correction.score},
+            "confidence": strip.confidence,
+            "autocorrect": bool(strip.autocorrect),
             "server_us": round(elapsed / 1000, 1),
             "data_version": self._data_version(),
+        }
+
+    def layout(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        names = query.get("name", [DEFAULT_LAYOUT])
+        name = check_layout(names[0] if len(names) == 1 else None, "?name= (given once)")
+        layout = keyglide.Layout.named(name)
+        return {
+            "name": name,
+            "title": layout.name,
+            "keys": [
+                {
+                    "char": key.char,
+                    "x": key.x,
+                    "y": key.y,
+                    "width": key.width,
+                    "height": key.height,
+                    "alternates": key.alternates,
+                }
+                for key in layout.keys
+            ],
         }
 
     def activate(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -243,7 +341,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _route(self) -> None:
-        path = self.path.split("?", 1)[0].split("#", 1)[0]
+        path, _, query = self.path.split("#", 1)[0].partition("?")
         self._check_host()
         methods = ROUTES.get(path)
         if methods is None:
@@ -264,6 +362,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(self.server.static[name], content_type)
         elif path == "/api/info":
             self._send_json(demo.info())
+        elif path == "/api/layout":
+            self._send_json(demo.layout(parse_qs(query, keep_blank_values=True)))
         elif path == "/api/predict":
             self._send_json(demo.predict(self._json_body()))
         elif path == "/api/activate":
