@@ -61,6 +61,38 @@ def bench(session: nox.Session) -> None:
     session.run("python", "tests/benchmarks/bench.py", *session.posargs)
 
 
+# kebbie pins numpy~=1.26 and pulls in pyarrow (through datasets), whose 26.x releases
+# refuse to import beside numpy 1: pyarrow<26 keeps one that works with kebbie's numpy.
+KEBBIE_PACKAGES = ["kebbie", "codespell", "pyarrow<26"]
+
+
+@nox.session(python=PYTHON)
+def kebbie(session: nox.Session) -> None:
+    """keyglide scored by kebbie, the public keyboard evaluation (auto-correction precision,
+    recall and F-score, auto-completion and next-word top-3), offline, on the novels test
+    split: ``nox -s kebbie -- [TEXT] [--langdb FILE] [--paragraphs N] [--out FILE] ...``.
+
+    TEXT defaults to ``novels.test.list`` of ``$KEYGLIDE_CORPORA`` or ``../shared/corpora``
+    (skips without it), the langdb to keyglide's default, the JSON results to
+    .nox/kebbie.json. See tests/benchmarks/README.md.
+    """
+    args = list(session.posargs)
+    if not args or args[0].startswith("-"):
+        text = _corpora() / "novels.test.list"
+        if not text.is_file():
+            session.skip(
+                f"no text to type: the novels corpus is not at {_corpora()} (set "
+                "KEYGLIDE_CORPORA to the folder that holds novels.test.list, or give a text "
+                "file after --)"
+            )
+        args.insert(0, str(text))
+    if not any(arg == "--out" or arg.startswith("--out=") for arg in args):
+        args += ["--out", str(Path(".nox", "kebbie.json"))]
+    install(session, "en")
+    session.install(*KEBBIE_PACKAGES)
+    session.run("python", "tests/benchmarks/kebbie_bench.py", *args)
+
+
 @nox.session(python=PYTHON)
 def faults(session: nox.Session) -> None:
     """The langdb store under faults, with hundreds of writers killed at chosen calls.
@@ -103,6 +135,7 @@ def differential(session: nox.Session) -> None:
 SANITIZED_TESTS = [
     "tests/test_native.py",
     "tests/test_equivalence.py",
+    "tests/test_decode_equivalence.py",
     "tests/test_crosscheck.py",
     "tests/test_display_forms.py",
 ]
@@ -207,6 +240,7 @@ def sanitize(session: nox.Session) -> None:
         ["-k", "3"],
         ["-k", "10", paragraph + " "],
         ["-k", "1", "Mr. Smith\u2019s well-known caf\udce9 do"],  # \udce9: the byte 0xE9
+        ["-k", "5", "-l", "qwerty", "The quiet king sees the qieen"],  # kg_suggest
     ]
     leak_checked = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1", "UBSAN_OPTIONS": ""}
     for query in queries:
@@ -434,9 +468,13 @@ def deps(session: nox.Session, bounds: str) -> None:
         session.install("-c", constraints, "--build-constraint", constraints, ".[dev,en]")
     else:
         session.install("--upgrade", "--upgrade-strategy", "eager", ".[dev,en]")
-    session.run("python", "-c", "import importlib.metadata as m, numpy, cffi, packaging; "
-                "print(*(f'{d} {m.version(d)}' for d in ('numpy', 'cffi', 'packaging', "
-                "'pytest', 'hypothesis', 'symspellpy', 'onnxruntime')), sep=', ')")
+    session.run(
+        "python",
+        "-c",
+        "import importlib.metadata as m, numpy, cffi, packaging; "
+        "print(*(f'{d} {m.version(d)}' for d in ('numpy', 'cffi', 'packaging', "
+        "'pytest', 'hypothesis', 'symspellpy', 'onnxruntime')), sep=', ')",
+    )
     session.run(
         "pytest",
         "-q",

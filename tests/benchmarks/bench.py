@@ -1,4 +1,5 @@
-"""Benchmarks on the novels corpus: build, size, open, predict latency, perplexity.
+"""Benchmarks on the novels corpus: build, size, open, predict and keystroke latency,
+perplexity.
 
     nox -s bench                      # everything, JSON to .nox/bench.json
     python tests/benchmarks/bench.py --out bench.json --contexts 2000
@@ -192,6 +193,48 @@ def bench_predict(path: Path, engine: str, contexts: list[str], prefix_len: int 
     }
 
 
+def bench_typing(path: Path, contexts: list[str], words: int = 1000, seed: int = 5) -> dict:
+    """Per keystroke ``LangDB.suggest`` through Python, native engine: every keystroke of
+    ``words`` words typed with keyglide.noisy's default noise model (touch points given),
+    and adversarial keystrokes: 40 random letters, one more per call, and 64-byte words."""
+    import keyglide
+    from keyglide.keyboard import Layout
+    from keyglide.noisy import NoiseModel, Typist
+
+    rng = random.Random(seed)
+    typist = Typist(Layout.named("qwerty"), NoiseModel(seed=seed))
+    calls = []
+    with keyglide.open(path, engine="native") as db:
+        for context in contexts[:words]:
+            nxt = [s.word for s in db.predict(context, k=5)]
+            if not nxt:
+                continue
+            typed, points = typist.touch(typist.mistype(rng.choice(nxt)) or "a")
+            calls += [(context + typed[:n], points[:n]) for n in range(1, len(typed) + 1)]
+        hostile = []
+        for _ in range(20):
+            letters = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(40))
+            hostile += [(letters[:n], None) for n in range(1, 41)]
+        hostile += [("e" * 64, None), ("é" * 32, None), ("'" * 30 + "s", None)]
+        for text, touches in calls[:100]:
+            db.suggest(text, touches=touches)  # warm the pages
+        lat = time_calls(lambda a: db.suggest(a[0], touches=a[1]), calls)
+        worst = time_calls(lambda a: db.suggest(a[0], touches=a[1]), hostile, repeat=3)
+        predict = time_calls(lambda a: db.predict(a[0]), calls)
+    return {
+        "engine": "native",
+        "keystrokes": len(calls),
+        "p50_us": round(statistics.median(lat), 2),
+        "p99_us": round(percentile(lat, 0.99), 2),
+        "max_us": round(max(lat), 2),
+        "exact_predict_p50_us": round(statistics.median(predict), 2),
+        "suggest_vs_predict_p50": round(statistics.median(lat) / statistics.median(predict), 2),
+        "adversarial_calls": len(hostile),
+        "adversarial_p50_us": round(statistics.median(worst), 2),
+        "adversarial_max_us": round(max(worst), 2),
+    }
+
+
 def document_contexts(count: int, seed: int = 3, before: int = 20_000) -> list[str]:
     """Texts before a cursor at random places in a test novel, with up to ``before``
     characters of what precedes (a reranker reads earlier sentences too): half end after a
@@ -352,6 +395,12 @@ def main() -> int:
     parser.add_argument("--contexts", type=int, default=2000, help="prediction contexts")
     parser.add_argument("--work", type=Path, help="directory for built langdbs (default: temp)")
     parser.add_argument("--skip-build", action="store_true", help="reuse langdbs in --work")
+    parser.add_argument(
+        "--typing-only",
+        type=Path,
+        metavar="LANGDB",
+        help="only the per-keystroke decoder benchmark, on this langdb (novels-3)",
+    )
     args = parser.parse_args()
 
     if not (corpora_dir() / "novels.train.list").exists():
@@ -360,6 +409,15 @@ def main() -> int:
             "(set KEYGLIDE_CORPORA to its directory)",
             file=sys.stderr,
         )
+        return 0
+
+    if args.typing_only:
+        results = {"baseline_ns": baseline_ns()}
+        results["typing"] = bench_typing(args.typing_only, test_contexts(args.contexts))
+        results["typing"]["p50_vs_baseline"] = round(
+            results["typing"]["p50_us"] * 1000 / results["baseline_ns"], 5
+        )
+        print(json.dumps(results, indent=2))
         return 0
 
     work = args.work or Path(tempfile.mkdtemp(prefix="keyglide-bench-"))
@@ -401,6 +459,11 @@ def main() -> int:
         )
         results["predict"] += [rows["reference"], full]
         print(json.dumps(rows["reference"]), json.dumps(full), flush=True)
+    results["typing"] = bench_typing(db8, contexts)
+    results["typing"]["p50_vs_baseline"] = round(
+        results["typing"]["p50_us"] * 1000 / results["baseline_ns"], 5
+    )
+    print(json.dumps(results["typing"]), flush=True)
     results["rerank"] = bench_rerank(dbn, db8, min(args.contexts, 1000))
     print(json.dumps(results["rerank"]), flush=True)
     results["rss"] = bench_rss(db8, contexts, work)
