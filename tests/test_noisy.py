@@ -89,3 +89,11 @@ def test_predict_marks_the_autocorrection(db_path, capsys):  # noqa: F811
     assert capsys.readouterr().out == ""
     assert cli.main(["predict", "--db", db_path, "--layout", "nowhere.json", "teh"]) == 1
     assert "shipped layouts are qwerty" in capsys.readouterr().err
+
+
+def test_a_mistyped_joiner_that_splits_the_word_is_typed_without_error(db):
+    """Swapping ``s'`` in ``s'pose`` types ``'spose``, whose word is ``spose``: the touches
+    given are those of the characters the decoder reads as the word."""
+    model = NoiseModel(touch_sigma=0.1, drop=0, double=0, swap=1.0)
+    result = evaluate_noisy(db, "I s'pose you don't.\n" * 3, model=model)
+    assert result.words == 3 * 4 and result.typos > 0

@@ -283,10 +283,7 @@ def _type_word(
 
     def strip_after(n: int):
         result.calls += 1
-        return db.suggest(
-            context + typed[:n], touches=given[:n] if given else None, layout=board, k=k,
-            threshold=threshold,
-        )  # fmt: skip
+        return _suggest(db, context, typed[:n], given[:n] if given else None, board, k, threshold)
 
     result.words += 1
     result.keys_without += len(word) + 1
@@ -299,10 +296,7 @@ def _type_word(
     if len(word) >= 2:
         n = typist.rng.randint(1, len(word) - 1)
         part, part_points = typist.touch(typist.mistype(word[:n]) or word[:1])
-        strip = db.suggest(
-            context + part, touches=part_points if touches else None, layout=board, k=k,
-            threshold=threshold,
-        )  # fmt: skip
+        strip = _suggest(db, context, part, part_points if touches else None, board, k, threshold)
         result.completion_asked += 1
         result.completion_hits += _shown(word, [s.word for s in strip.suggestions])
 
@@ -334,6 +328,19 @@ def _type_word(
         result.examples.append(
             {"context": context[-60:], "intended": word, "typed": typed, "left": left}
         )
+
+
+def _suggest(db, context: str, typed: str, points, board: Layout, k: int, threshold: int):
+    """``db.suggest`` after ``context`` and the keystrokes ``typed``, with the touches of the
+    characters the decoder reads as the word being typed (a mistyped joiner can split what
+    was typed: ``'spose`` is the word ``spose``)."""
+    text = context + typed
+    if points is not None:
+        prefix = contract.cursor(text).prefix
+        points = (
+            points[len(typed) - len(prefix) :] if prefix and len(prefix) <= len(typed) else None
+        )
+    return db.suggest(text, touches=points, layout=board, k=k, threshold=threshold)
 
 
 def _shown(word: str, shown: list[str]) -> bool:

@@ -206,9 +206,9 @@ def bench_typing(path: Path, contexts: list[str], words: int = 1000, seed: int =
     calls = []
     with keyglide.open(path, engine="native") as db:
         for context in contexts[:words]:
-            nxt = [s.word for s in db.predict(context, k=5)]
+            nxt = [s.word for s in db.predict(context, k=5) if s.word.isalpha()]
             if not nxt:
-                continue
+                continue  # a word of letters only, so that every keystroke is in the word
             typed, points = typist.touch(typist.mistype(rng.choice(nxt)) or "a")
             calls += [(context + typed[:n], points[:n]) for n in range(1, len(typed) + 1)]
         hostile = []
