@@ -63,8 +63,8 @@ extern "C" {
  * names the library version that added something.
  * ------------------------------------------------------------------------------------- */
 #define KG_VERSION_MAJOR 1
-#define KG_VERSION_MINOR 5
-#define KG_VERSION_PATCH 1
+#define KG_VERSION_MINOR 6
+#define KG_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH: compare with kg_version_number() to detect a
  * header/library mismatch at run time. */
 #define KG_VERSION_NUMBER (KG_VERSION_MAJOR * 10000 + KG_VERSION_MINOR * 100 + KG_VERSION_PATCH)
@@ -371,7 +371,7 @@ KG_API kg_status kg_tokenize(const char *text, size_t len, int mode, char *out, 
                              size_t *written);
 
 /* ---------------------------------------------------------------------------------------
- * Typing: keyboard layouts and the typing decoder (model keyglide-typing-1)
+ * Typing: keyboard layouts and the typing decoder (model keyglide-typing-1), since 1.6
  *
  * While a word is being typed, kg_suggest weighs every word w by how likely it is in its
  * context and how likely the keystrokes are if the user meant w:
