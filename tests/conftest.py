@@ -46,6 +46,27 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+def novel_split(name: str) -> list[Path]:
+    """The novels of one split of the shared corpus (``$KEYGLIDE_CORPORA``, else
+    ../shared/corpora beside the repository); skips the test where it is absent."""
+    base = Path(
+        os.environ.get(
+            "KEYGLIDE_CORPORA", Path(__file__).resolve().parents[2] / "shared" / "corpora"
+        )
+    )
+    listing = base / f"novels.{name}.list"
+    if not listing.is_file():
+        pytest.skip(
+            f"the novels corpus is not at {base} (set KEYGLIDE_CORPORA or put it at "
+            "../shared/corpora beside the repository)"
+        )
+    files = [base / "novels" / n for n in listing.read_text().split()]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        pytest.skip(f"the novels corpus at {base} is incomplete: {missing[0]} is missing")
+    return files
+
+
 def examples(n: int) -> int:
     """``max_examples`` for a test that CI runs ``n`` examples of: ``n`` under the ``ci``
     profile, in proportion under the loaded one (half as many under ``default``)."""

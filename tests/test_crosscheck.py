@@ -10,43 +10,20 @@ starts at a sentence start asks what the whole text up to the word asks.
 from __future__ import annotations
 
 import importlib.util
-import os
 import random
 from pathlib import Path
 
 import keyglide
 import pytest
-from conftest import written
+from conftest import novel_split, written
 from hypothesis import given
 from hypothesis import strategies as st
 from keyglide import cli, crosscheck, text
 from keyglide.engines import Suggestion, native
 from keyglide.format import SPECIAL_TOKENS
 
-ROOT = Path(__file__).resolve().parents[1]
-
 AVAILABLE, WHY = native.available()
 needs_native = pytest.mark.skipif(not AVAILABLE, reason=f"native engine unavailable: {WHY}")
-
-
-def corpora_dir() -> Path:
-    return Path(os.environ.get("KEYGLIDE_CORPORA", ROOT.parent / "shared" / "corpora"))
-
-
-def split(name: str) -> list[Path]:
-    """The novels of one split of the shared corpus; skips the test where it is absent."""
-    base = corpora_dir()
-    listing = base / f"novels.{name}.list"
-    if not listing.is_file():
-        pytest.skip(
-            f"the novels corpus is not at {base} (set KEYGLIDE_CORPORA or put it at "
-            "../shared/corpora beside the repository)"
-        )
-    files = [base / "novels" / n for n in listing.read_text().split()]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        pytest.skip(f"the novels corpus at {base} is incomplete: {missing[0]} is missing")
-    return files
 
 
 # --- the questions ------------------------------------------------------------------------
@@ -103,7 +80,7 @@ def test_limit_bounds_the_words_asked_about():
 def novel_langdb(tmp_path_factory) -> Path:
     from keyglide.builder import Recipe, build
 
-    novel = min(split("train"), key=lambda f: (f.stat().st_size, f.name))  # the shortest
+    novel = min(novel_split("train"), key=lambda f: (f.stat().st_size, f.name))  # the shortest
     out = tmp_path_factory.mktemp("novel") / "novel-3.langdb"
     build(
         Recipe.from_args(corpus=[novel], order=3), out, jobs=1, progress=False, source_commit=None
@@ -112,7 +89,7 @@ def novel_langdb(tmp_path_factory) -> Path:
 
 
 def test_test_split_text_on_a_novel_langdb(novel_langdb):
-    novel = split("test")[0]
+    novel = novel_split("test")[0]
     content = text.decode(novel.read_bytes())
     # A passage from the body (past any front matter), from a paragraph start.
     start = content.index("\n\n", len(content) // 3) + 2

@@ -15,14 +15,12 @@ of the work; ``nox -s sanitize`` runs this file under the sanitizers.
 from __future__ import annotations
 
 import math
-import os
 import random
 import string
 import time
-from pathlib import Path
 
 import pytest
-from conftest import examples, models, typed_texts, written
+from conftest import examples, models, novel_split, typed_texts, written
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from keyglide import decoder, keyboard
@@ -36,7 +34,6 @@ from test_equivalence import displayed_models
 AVAILABLE, WHY = native.available()
 pytestmark = pytest.mark.skipif(not AVAILABLE, reason=f"native engine unavailable: {WHY}")
 
-ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = {name: Layout.named(name) for name in keyboard.NAMED_LAYOUTS}
 KS = st.sampled_from([0, 1, 2, 3, 5, 16, 256])
 THRESHOLDS = st.sampled_from(
@@ -461,31 +458,11 @@ def test_suggest_in_c_checks_its_arguments(wide_engines):
 # --- a model built from a novel ------------------------------------------------------------
 
 
-def corpora_dir() -> Path:
-    return Path(os.environ.get("KEYGLIDE_CORPORA", ROOT.parent / "shared" / "corpora"))
-
-
-def novels(split: str) -> list[Path]:
-    """The novels of one split of the shared corpus; skips the test where it is absent."""
-    base = corpora_dir()
-    listing = base / f"novels.{split}.list"
-    if not listing.is_file():
-        pytest.skip(
-            f"the novels corpus is not at {base} (set KEYGLIDE_CORPORA or put it at "
-            "../shared/corpora beside the repository)"
-        )
-    files = [base / "novels" / n for n in listing.read_text().split()]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        pytest.skip(f"the novels corpus at {base} is incomplete: {missing[0]} is missing")
-    return files
-
-
 @pytest.fixture(scope="module")
 def novel_engines(tmp_path_factory):
     from keyglide.builder import Recipe, build
 
-    novel = min(novels("train"), key=lambda f: (f.stat().st_size, f.name))  # the shortest
+    novel = min(novel_split("train"), key=lambda f: (f.stat().st_size, f.name))  # the shortest
     out = tmp_path_factory.mktemp("novel") / "novel-3.langdb"
     build(
         Recipe.from_args(corpus=[novel], order=3), out, jobs=1, progress=False, source_commit=None
@@ -523,7 +500,7 @@ def noisy(rng: random.Random, word: str, layout: Layout):
 def test_noisy_words_of_a_novel(novel_engines):
     """Noisy words of the test split, each typed a prefix at a time after its sentence's
     words, with and without touch points: the reference's answers, from the kernel."""
-    content = contract.decode(novels("test")[0].read_bytes())
+    content = contract.decode(novel_split("test")[0].read_bytes())
     start = content.index("\n\n", len(content) // 3) + 2
     sentences = contract.written_sentences(content[start : start + 30000])
     rng = random.Random(12)

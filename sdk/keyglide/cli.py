@@ -895,18 +895,34 @@ def _eval(args) -> int:
     content = read_texts(args.text)
     if args.noise:
         return _eval_noisy(args, content)
-    progress = None if args.quiet else _ProgressBar("eval")
+    result = _evaluate(
+        args,
+        "eval",
+        lambda db, progress: evaluate(
+            db,
+            content,
+            k=args.k,
+            hide_offered=args.hide_offered,
+            limit_words=args.limit_words,
+            details=args.details is not None,
+            progress=progress,
+        ),
+    )
+    if args.details is not None:
+        with open(args.details, "w", encoding="utf-8") as out:
+            for record in result.details:
+                out.write(json.dumps(record, ensure_ascii=False))
+                out.write("\n")
+    return 0
+
+
+def _evaluate(args, label: str, run):
+    """``run(db, progress)`` on the langdb of ``args`` with a progress bar; its summary
+    printed, and written as JSON with ``--json``."""
+    progress = None if args.quiet else _ProgressBar(label)
     with _open(args) as db:
         try:
-            result = evaluate(
-                db,
-                content,
-                k=args.k,
-                hide_offered=args.hide_offered,
-                limit_words=args.limit_words,
-                details=args.details is not None,
-                progress=progress,
-            )
+            result = run(db, progress)
         finally:
             if progress is not None:
                 progress.done()
@@ -917,12 +933,7 @@ def _eval(args) -> int:
     print(result.summary())
     if args.json is not None:
         _write_json(args.json, result.to_dict())
-    if args.details is not None:
-        with open(args.details, "w", encoding="utf-8") as out:
-            for record in result.details:
-                out.write(json.dumps(record, ensure_ascii=False))
-                out.write("\n")
-    return 0
+    return result
 
 
 def _eval_noisy(args, content: str) -> int:
@@ -939,30 +950,21 @@ def _eval_noisy(args, content: str) -> int:
         raise UserError(str(e)) from None
     layout = _layout(args.layout)
     threshold = keyglide.DEFAULT_THRESHOLD if args.threshold is None else args.threshold
-    progress = None if args.quiet else _ProgressBar("eval --noise")
-    with _open(args) as db:
-        try:
-            result = evaluate_noisy(
-                db,
-                content,
-                model=model,
-                layout=layout,
-                k=args.k,
-                threshold=threshold,
-                limit_words=args.limit_words,
-                touches=not args.no_touches,
-                progress=progress,
-            )
-        finally:
-            if progress is not None:
-                progress.done()
-    if result.words == 0:
-        raise UserError(
-            f"{', '.join(map(str, args.text))}: the text has no words: nothing to evaluate"
-        )
-    print(result.summary())
-    if args.json is not None:
-        _write_json(args.json, result.to_dict())
+    _evaluate(
+        args,
+        "eval --noise",
+        lambda db, progress: evaluate_noisy(
+            db,
+            content,
+            model=model,
+            layout=layout,
+            k=args.k,
+            threshold=threshold,
+            limit_words=args.limit_words,
+            touches=not args.no_touches,
+            progress=progress,
+        ),
+    )
     return 0
 
 
