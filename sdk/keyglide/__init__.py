@@ -99,6 +99,11 @@ __all__ = [
 ]
 
 
+def __dir__() -> list[str]:
+    """The public names (``__all__``), not the modules this one imports for its own use."""
+    return sorted(__all__)
+
+
 def open(path: str | os.PathLike | None = None, *, engine: str = "auto") -> LangDB:
     """Open a langdb: the file at ``path``, or the default English langdb if ``path`` is None.
 
