@@ -444,12 +444,13 @@ def kenlm(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def compat(session: nox.Session) -> None:
     """Every SDK release found in the history against every fixture, checked against the
-    compatibility matrix (``compat/sweep.py``): writes ``compat/report.json`` and
-    ``compat/MATRIX.md`` and fails on any disagreement. Release environments are kept in
+    compatibility matrix (``compat/sweep.py``): writes ``report.json`` and ``MATRIX.md`` to
+    ``.nox/compat/`` and fails on any disagreement; ``nox -s compat -- --record`` writes them
+    to ``compat/`` (the recorded report, after a release). Release environments are kept in
     ``.nox/compat-releases/`` (one per release commit)."""
     install(session)
     env = {"KEYGLIDE_COMPAT_VENVS": str(Path(".nox", "compat-releases").resolve())}
-    session.run("python", "compat/sweep.py", env=env)
+    session.run("python", "compat/sweep.py", *session.posargs, env=env)
 
 
 @nox.session(python=PYTHON)

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -147,7 +148,22 @@ def judge(entry: dict, got: dict, want: dict) -> list[str]:
     return problems
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Every release against every fixture.")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / ".nox" / "compat",
+        help="where report.json and MATRIX.md go (default: .nox/compat)",
+    )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="write them to compat/ instead: the recorded report of a release",
+    )
+    args = parser.parse_args(argv)
+    out = ROOT / "compat" if args.record else args.out
+    out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     home = Path(os.environ.get("KEYGLIDE_COMPAT_VENVS", ROOT / ".nox" / "compat-releases"))
     home.mkdir(parents=True, exist_ok=True)
@@ -194,8 +210,8 @@ def main() -> int:
             {"version": version, "commit": commit, "row": row, "results": results}
         )
     report["seconds"] = round(time.monotonic() - start, 1)
-    (ROOT / "compat" / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-    (ROOT / "compat" / "MATRIX.md").write_text(
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "MATRIX.md").write_text(
         compat.table_text(matrix, markdown=True, verified=verified)
     )
     print(
