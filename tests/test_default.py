@@ -4,6 +4,7 @@ data's business, measured by evaluation, not by unit tests."""
 from __future__ import annotations
 
 import importlib.util
+import logging
 import math
 
 import keyglide
@@ -24,7 +25,8 @@ def cache(tmp_path, monkeypatch):
 
 
 @needs_data
-def test_default_langdb_builds_once_loads_and_answers(cache):
+def test_default_langdb_builds_once_loads_and_answers(cache, capsys, caplog):
+    caplog.set_level(logging.INFO, logger="keyglide")
     with keyglide.open() as db:
         db.verify()
         assert db.info["language"] == "en"
@@ -43,6 +45,10 @@ def test_default_langdb_builds_once_loads_and_answers(cache):
     with keyglide.open():
         pass
     assert built[0].stat().st_mtime_ns == mtime  # reused, not rebuilt
+    # The library prints nothing itself: one log record says what the first use did.
+    assert capsys.readouterr().err == ""
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("keyglide")]
+    assert len(messages) == 1 and "building the default English langdb" in messages[0]
 
 
 @pytest.mark.slow  # a second whole build of the default langdb

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import os
 import sys
 import time
@@ -33,6 +34,7 @@ class UserError(KeyglideError):
 
 
 def main(argv: list[str] | None = None) -> int:
+    _show_library_messages()
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
@@ -184,6 +186,20 @@ def _verify_parser(sub) -> None:
     p.set_defaults(run=_verify)
 
 
+def _show_library_messages() -> None:
+    """What the library logs at INFO (such as building the default langdb once), as
+    ``keyglide: ...`` lines on stderr; once per process."""
+    logger = logging.getLogger("keyglide")
+    if any(getattr(h, "_keyglide_cli", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("keyglide: %(message)s"))
+    handler._keyglide_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def _predict_parser(sub) -> None:
     p = sub.add_parser(
         "predict",
@@ -318,7 +334,7 @@ def _build(args) -> int:
     if args.allow_drop and args.target_sdk is None:
         raise UserError("--allow-drop needs --target-sdk SPEC")
     if args.target_sdk is None:
-        result = build(recipe, out, jobs=args.jobs, progress=False if args.quiet else None)
+        result = build(recipe, out, jobs=args.jobs, progress=not args.quiet)
         print(f"{result.path}\t{result.sha256}")
         return 0
     return _build_for(args, recipe, out, build)
@@ -343,7 +359,7 @@ def _build_for(args, recipe, out: Path, build) -> int:
         target_sdk=args.target_sdk,
         allow_drop=args.allow_drop,
     )
-    progress = False if args.quiet else None
+    progress = not args.quiet
     if not dropped:
         result = build(recipe, out, jobs=args.jobs, progress=progress)
         path, digest = result.path, result.sha256

@@ -15,8 +15,8 @@ different SDK versions never share (or overwrite) a cached file.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
-import sys
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -37,6 +37,11 @@ def cache_dir() -> Path:
         return Path(os.environ["KEYGLIDE_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "keyglide"
+
+
+# The one line a first use reports (``keyglide`` shows it on stderr; an application routes
+# or silences it with the logging module).
+_log = logging.getLogger("keyglide")
 
 
 def expected_sha256(recipe: Path | None = None) -> str:
@@ -64,9 +69,9 @@ def build_default(path: Path, expected: str, *, progress=True) -> Path:
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     if progress:
-        print(f"keyglide: building the default English langdb into {path} (once)", file=sys.stderr)
+        _log.info("building the default English langdb into %s (once)", path)
     recipe = Recipe.from_toml(recipe_path())
-    result = build(recipe, path, source_commit=None, progress=None if progress else False)
+    result = build(recipe, path, source_commit=None, progress=False)
     if result.sha256 != expected:
         path.unlink(missing_ok=True)
         raise BuildError(

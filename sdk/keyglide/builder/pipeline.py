@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import os
 import subprocess
 import sys
@@ -56,8 +57,13 @@ class BuildResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+# Where a build reports its steps by default: an application routes or silences them with
+# the logging module (``keyglide build`` shows them on stderr).
+_log = logging.getLogger("keyglide.builder")
+
+
 def print_progress(message: str) -> None:
-    """The default progress report: one line on stderr."""
+    """A progress report for a terminal: one line on stderr."""
     print(f"keyglide build: {message}", file=sys.stderr, flush=True)
 
 
@@ -72,8 +78,9 @@ def build(
     """Build the langdb a recipe describes into ``out_path`` (written atomically).
 
     ``jobs``: worker processes for counting (default: the CPUs this process may use; 1
-    counts in this process). ``progress``: a function given one line per step, ``None`` for
-    lines on stderr, ``False`` for silence. ``source_commit``: the builder's source commit
+    counts in this process). ``progress``: a function given one line per step; ``None``
+    logs them (logger ``keyglide.builder``, level INFO), ``True`` prints them on stderr
+    (``print_progress``), ``False`` is silence. ``source_commit``: the builder's source commit
     to record; ``"auto"`` asks git (see ``builder_source_commit``), ``None`` records none.
     """
     problem = output_problem(out_path)
@@ -301,7 +308,9 @@ def _cpu_count() -> int:
 
 
 def _progress_function(progress: Progress | bool | None) -> Progress:
-    if progress is None or progress is True:
+    if progress is None:
+        return _log.info
+    if progress is True:
         return print_progress
     if progress is False:
         return lambda message: None
