@@ -313,3 +313,14 @@ def test_native_predict_ids_are_the_ids_of_predict(tiny_db, pieces, k):
         for query in (text, text + " ", text + " th"):
             expected = [engine.lookup(s.word) for s in engine.predict(query, k)]
             assert engine.predict_ids(query.encode(), k) == expected
+
+
+@pytest.mark.parametrize("k", [3, 12])
+def test_the_summary_is_aligned(tiny_db, k):
+    def value_column(line: str) -> int:
+        label_end = 0 if line.startswith(" ") else line.index("  ")
+        rest = line[label_end:]
+        return label_end + len(rest) - len(rest.lstrip())
+
+    summary = evaluate(tiny_db, TEXT, k=k, hide_offered=True).summary()
+    assert len({value_column(line) for line in summary.splitlines()}) == 1, summary

@@ -221,37 +221,39 @@ class Evaluation:
 
     def summary(self) -> str:
         """A few aligned lines for a terminal (what ``keyglide eval`` prints)."""
-        lines = [
-            f"db                 {self.db} ({self.engine} engine)",
-            f"text               {self.words:,} words in {self.sentences:,} sentences, "
-            f"{self.characters:,} characters",
-            f"characters         {CHARACTERS}",
-            f"OOV rate           {_pct(self.oov_rate)} ({self.oov_words:,} words)",
-            f"KSR (k={self.k})          {_pct(self.ksr)} "
-            f"({self.keys_with:,} keys instead of {self.keys_without:,})",
-        ]
+        rows = [
+            ("db", f"{self.db} ({self.engine} engine)"),
+            ("text", f"{self.words:,} words in {self.sentences:,} sentences, "
+                     f"{self.characters:,} characters"),
+            ("characters", CHARACTERS),
+            ("OOV rate", f"{_pct(self.oov_rate)} ({self.oov_words:,} words)"),
+            (f"KSR (k={self.k})",
+             f"{_pct(self.ksr)} ({self.keys_with:,} keys instead of {self.keys_without:,})"),
+        ]  # fmt: skip
         if self.keys_with_hide_offered is not None:
-            lines.append(
-                f"KSR hide-offered   {_pct(self.ksr_hide_offered)} "
-                f"({self.keys_with_hide_offered:,} keys)"
-            )
-        lines += [
-            f"next word top-1    {_pct(self.next_word_top1_accuracy)}",
-            f"next word top-{self.k:<3} {_pct(self.next_word_topk_accuracy)}",
+            rows.append(
+                ("KSR hide-offered",
+                 f"{_pct(self.ksr_hide_offered)} ({self.keys_with_hide_offered:,} keys)")
+            )  # fmt: skip
+        rows += [
+            ("next word top-1", _pct(self.next_word_top1_accuracy)),
+            (f"next word top-{self.k}", _pct(self.next_word_topk_accuracy)),
         ]
         for n in COMPLETION_LETTERS:
-            lines.append(
-                f"after {n} letter{'s' if n > 1 else ' '}     {_pct(self.completion_accuracy(n))}"
-                f" (top-{self.k}, {self.by_prefix[n][1]:,} words longer than {n})"
-            )
-        lines += [
-            f"perplexity         {self.perplexity:.3f} ({self.perplexity_tokens:,} tokens, "
-            f"{self.perplexity_oov:,} OOV)",
-            f"                   {PERPLEXITY_COUNTING}",
-            f"speed              {self.predictions_per_second:,.0f} predictions/s "
-            f"({self.predictions:,} predictions in {self.prediction_seconds:.2f} s)",
-        ]
-        return "\n".join(lines)
+            rows.append(
+                (f"after {n} letter{'s' if n > 1 else ''}",
+                 f"{_pct(self.completion_accuracy(n))} "
+                 f"(top-{self.k}, {self.by_prefix[n][1]:,} words longer than {n})")
+            )  # fmt: skip
+        rows += [
+            ("perplexity", f"{self.perplexity:.3f} ({self.perplexity_tokens:,} tokens, "
+                           f"{self.perplexity_oov:,} OOV)"),
+            ("", PERPLEXITY_COUNTING),
+            ("speed", f"{self.predictions_per_second:,.0f} predictions/s "
+                      f"({self.predictions:,} predictions in {self.prediction_seconds:.2f} s)"),
+        ]  # fmt: skip
+        width = max(len(label) for label, _ in rows) + 2
+        return "\n".join(f"{label:<{width}}{value}" for label, value in rows)
 
 
 def _finite(value: Any) -> Any:
