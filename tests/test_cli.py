@@ -214,7 +214,7 @@ def test_tiny_corpus_needs_discount_fallback(tmp_path, capsys):
     corpus.write_text("a b c. a b d.")
     out_file = tmp_path / "tiny.langdb"
     argv = ["build", "--corpus", corpus, "--order", "2", "--out", out_file, "-q"]
-    assert_one_line_error(*run(capsys, *argv), "discount")
+    assert_one_line_error(*run(capsys, *argv), "pass --discount-fallback")
     code, _, _ = run(capsys, *argv, "--discount-fallback")
     assert code == 0 and out_file.exists()
 

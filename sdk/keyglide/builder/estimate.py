@@ -149,8 +149,9 @@ def compute_discounts(
     raise BuildError(
         f"cannot estimate Kneser-Ney discounts for {n}-grams: {problem} (counts of adjusted "
         f"counts 1..4: {t1}, {t2}, {t3}, {t4}). The corpus is too small or not natural text; "
-        f"set discount_fallback in the recipe (e.g. discount_fallback = [0.5, 1.0, 1.5]) to "
-        f"use fixed discounts when this happens"
+        f"to use fixed discounts when this happens, pass --discount-fallback to "
+        f"`keyglide build --corpus ...`, or set discount_fallback in the recipe (e.g. "
+        f"discount_fallback = [0.5, 1.0, 1.5]; Recipe.from_args(discount_fallback=True))"
     )
 
 
