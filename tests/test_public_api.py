@@ -104,6 +104,7 @@ PUBLIC = {
         "UNSUPPORTED",
         "add_cli",
         "cell_problems",
+        "degraded_here",
         "file_kind",
         "first_full",
         "first_reader",

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from keyglide import compat, convert
+from keyglide import cli, compat, convert
 from keyglide.builder import Input, Recipe, build, network, rerank
 from keyglide.builder.recipe import Reranking
 from keyglide.errors import BuildError, CorruptLangDB, NeuralModelError
@@ -415,7 +415,7 @@ def test_evaluation_feeds_the_history(built, engine, sentences, words):
 # --- degraded and refused -----------------------------------------------------------------
 
 
-def test_without_onnxruntime_the_file_opens_degraded(built, monkeypatch):
+def test_without_onnxruntime_the_file_opens_degraded(built, monkeypatch, capsys):
     with_it, without, _ = built
     monkeypatch.setattr(ort, "check_onnxruntime", lambda minimum: "onnxruntime is not installed")
     with keyglide.open(with_it.path, engine="auto") as db, keyglide.open(without.path) as plain:
@@ -423,8 +423,16 @@ def test_without_onnxruntime_the_file_opens_degraded(built, monkeypatch):
             pytest.skip("the native kernel is not available")
         assert db.compat.status == "degraded" and "NEURAL" in db.compat.ignored_features
         assert "onnxruntime is not installed" in db.compat.message
+        assert "fully" not in db.compat.message  # one answer: degraded, and why
         assert db.info["reranker"] is None
         assert db.predict(TEXTS[1], 5) == plain.predict(TEXTS[1], 5)
+    # `keyglide compat check` gives the same answer, and `keyglide predict` says it once.
+    assert cli.main(["compat", "check", str(with_it.path), "--json"]) == 0
+    checked = json.loads(capsys.readouterr().out)
+    assert checked["status"] == "degraded" and "onnxruntime is not installed" in checked["message"]
+    assert cli.main(["predict", "--db", str(with_it.path), TEXTS[1]]) == 0
+    err = capsys.readouterr().err
+    assert err.count("degraded") == 1 and "onnxruntime is not installed" in err
 
 
 def test_older_releases_read_it_degraded(built):

@@ -14,13 +14,13 @@ typed: ``LangDBError`` and its subclasses for files, ``BuildError`` for the buil
 from __future__ import annotations
 
 import copy
-import dataclasses
 import operator
 import os
 from collections.abc import Sequence
 from typing import Any
 
 from keyglide._version import __version__
+from keyglide.compat import degraded_here
 from keyglide.convert import ConvertResult, convert
 from keyglide.decoder import DEFAULT_THRESHOLD, Strip
 from keyglide.engines import ENGINE_NAMES, MAX_K, Engine, Suggestion, create_engine
@@ -237,14 +237,7 @@ class LangDB:
         if self._neural_unavailable is None:
             return outcome
         why = f"the reranker is not applied: {self._neural_unavailable}"
-        return dataclasses.replace(
-            outcome,
-            status="degraded",
-            ignored_features=(*outcome.ignored_features, "NEURAL"),
-            ignored_mask=outcome.ignored_mask | Feature.NEURAL,
-            effects=(*outcome.effects, why),
-            message=f"{outcome.message}; {why}",
-        )
+        return degraded_here(outcome, "NEURAL", Feature.NEURAL, why)
 
     def close(self) -> None:
         """Release the file. Idempotent; any other use afterwards raises ValueError."""

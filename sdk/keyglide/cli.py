@@ -299,7 +299,17 @@ def _db_options(p: argparse.ArgumentParser) -> None:
 
 
 def _open(args) -> keyglide.LangDB:
-    return keyglide.open(args.db, engine=args.engine)
+    """The langdb of ``--db`` (default: the default English langdb); a file read degraded
+    is said once, on stderr."""
+    db = keyglide.open(args.db, engine=args.engine)
+    try:
+        outcome = db.compat
+        if outcome.status == "degraded":
+            logging.getLogger("keyglide").warning("%s", outcome.message)
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 def _build(args) -> int:

@@ -18,6 +18,7 @@ states the format major version and newest minor read and the feature bits under
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import tomllib
@@ -318,6 +319,25 @@ def negotiate(
     if not ignored:
         return case.outcome(FULL, f"keyglide {case.version} reads it fully")
     return _degraded(case, ignored, ignored_mask)
+
+
+def degraded_here(outcome: Outcome, feature: str, mask: int, why: str) -> Outcome:
+    """``outcome`` (this SDK's, for a file it reads) when ``feature`` (bit ``mask``) cannot
+    be applied on this machine, for the reason ``why``: degraded, with one message that says
+    so (not "reads it fully" and then why not)."""
+    if feature in outcome.ignored_features:
+        return outcome
+    base = outcome.message
+    if outcome.status == FULL:
+        base = base[: base.rindex("; ")]  # the verdict "keyglide X reads it fully"
+    return dataclasses.replace(
+        outcome,
+        status=DEGRADED,
+        ignored_features=(*outcome.ignored_features, feature),
+        ignored_mask=outcome.ignored_mask | mask,
+        effects=(*outcome.effects, why),
+        message=f"{base}; keyglide {outcome.sdk_version} opens it degraded here: {why}",
+    )
 
 
 @dataclass(frozen=True)
@@ -622,6 +642,8 @@ def _cli_check(args: Any) -> int:
     if args.sdk is not None:
         _check_version(args.sdk)
     outcome = negotiate(args.file, args.sdk)
+    if args.sdk is None and outcome.readable:
+        outcome = _here(args.file, outcome)
     readers = readers_of(args.file)
     if args.json:
         print(json.dumps({**outcome.as_dict(), "readers": readers}, indent=2))
@@ -633,6 +655,18 @@ def _cli_check(args: Any) -> int:
             )
             print(f"  read by {r['sdk']}: {r['status']}{ignored}")
     return 0 if outcome.readable else 1
+
+
+def _here(path: Any, outcome: Outcome) -> Outcome:
+    """This SDK's outcome on this machine: a reranker that cannot run here (onnxruntime
+    missing or too old) makes the file degraded, as ``LangDB.compat`` says."""
+    import keyglide
+
+    try:
+        with keyglide.open(path) as db:
+            return db.compat
+    except KeyglideError:
+        return outcome  # damage beyond the header: negotiate's verdict stands
 
 
 def _check_version(version: str) -> None:
