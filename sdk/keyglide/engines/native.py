@@ -80,7 +80,11 @@ try:
     from keyglide._native import ffi, lib
 except ImportError as e:  # not built (a source checkout without a compiler, say)
     ffi = lib = None
-    _PROBLEM: str | None = f"the C kernel extension keyglide._native is not available ({e})"
+    _PROBLEM: str | None = (
+        f"the C kernel extension keyglide._native is not installed ({e}): it is compiled "
+        "when keyglide is installed, and skipped where that fails (no C compiler?); install "
+        "a C compiler and reinstall keyglide to get it"
+    )
 else:
     _PROBLEM = _extension_problem(ffi, lib)
 
