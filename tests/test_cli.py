@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import keyglide
 import pytest
@@ -244,7 +245,7 @@ def test_user_errors_checked_before_the_api_keep_their_line(db, corpus, tmp_path
     for argv, message in cases:
         code, out, err = run(capsys, *argv)
         assert_one_line_error(code, out, err)
-        assert code == 1 and err == f"keyglide: error: {message}\n"
+        assert code == 2 and err == f"keyglide: error: {message}\n"
     assert not (tmp_path / "review").exists()
 
 
@@ -302,12 +303,12 @@ def test_tokenize_reads_utf8_and_refuses_anything_else(capsys, monkeypatch, head
     try:
         content = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        assert code == 1 and out == ""
+        assert code == 3 and out == ""
         assert "<stdin>: not UTF-8 text" in one_error_line(err)
         assert f"at byte offset {e.start if nul < 0 else min(nul, e.start)} " in err
     else:
         if nul >= 0:  # valid UTF-8, but a NUL: not text (UTF-16 or binary)
-            assert code == 1 and f"a NUL byte, which text never holds at byte offset {nul} " in err
+            assert code == 3 and f"a NUL byte, which text never holds at byte offset {nul} " in err
         else:
             assert code == 0 and err == ""
             assert out.splitlines() == [" ".join(s) for s in text.sentences(content)]
@@ -333,7 +334,7 @@ def test_text_files_that_are_not_utf8_are_refused(db, tmp_path, capsys, data, of
         ["eval", "--db", db, "--text", path, "-q"],
     ):
         code, out, err = run(capsys, *argv)
-        assert code == 1 and out == ""
+        assert code == 3 and out == ""
         assert f"{path}: not UTF-8 text" in one_error_line(err)
         assert f"at byte offset {offset} " in err and hint in err
 
@@ -350,13 +351,13 @@ def test_a_utf8_byte_order_mark_is_read(db, tmp_path, capsys, monkeypatch):
 def test_predict_refuses_text_that_is_not_utf8(db, capsys, monkeypatch):
     # Bytes of the command line that are not UTF-8 reach Python as lone surrogates.
     code, out, err = run(capsys, "predict", "--db", db, "the", "caf\udce9")
-    assert code == 1 and out == ""
+    assert code == 3 and out == ""
     assert "the text argument: not UTF-8 text" in one_error_line(err)
     assert "at byte offset 7 (0xe9)" in err
     # On standard input the offset counts from the start of the input.
     lines = b"the cat \nwe s\xff\n"
     code, out, err = run(capsys, "predict", "--db", db, stdin=lines, monkeypatch=monkeypatch)
-    assert code == 1 and out.count("\n\n") == 1  # the first line was answered
+    assert code == 3 and out.count("\n\n") == 1  # the first line was answered
     assert "<stdin>: not UTF-8 text" in one_error_line(err) and "byte offset 13 " in err
 
 
@@ -413,7 +414,7 @@ def test_an_out_that_is_not_a_regular_file_is_refused(db, corpus, tmp_path, caps
         "export-arpa": ["export-arpa", "--db", db],
     }[command]
     code, stdout, err = run(capsys, *argv, "--out", out)
-    assert code == 1 and stdout == ""
+    assert code == 2 and stdout == ""
     assert f"--out {out} exists and is" in one_error_line(err) and "regular file" in err
     assert node(out) == before  # the node is left as it was
     assert sorted(os.listdir(tmp_path)) == listing  # and nothing was written beside it
@@ -429,16 +430,16 @@ def test_report_refuses_files_in_its_directory_that_are_not_regular(db, corpus, 
     os.symlink("/dev/null", out / "index.html")
     argv = ["report", db, "--text", corpus, "--out", out, "-q"]
     code, _, err = run(capsys, *argv)
-    assert code == 1 and "index.html exists and is a character device" in one_error_line(err)
+    assert code == 2 and "index.html exists and is a character device" in one_error_line(err)
     assert sorted(os.listdir(out)) == ["index.html"]
     (out / "index.html").unlink()
     (out / "summary.md").mkdir()
     code, _, err = run(capsys, *argv)
-    assert code == 1 and "summary.md exists and is a directory" in one_error_line(err)
+    assert code == 2 and "summary.md exists and is a directory" in one_error_line(err)
     file = tmp_path / "file"
     file.write_text("x")
     code, _, err = run(capsys, "report", db, "--text", corpus, "--out", file, "-q")
-    assert code == 1 and "is not a directory" in one_error_line(err)
+    assert code == 2 and "is not a directory" in one_error_line(err)
 
 
 def test_a_regular_out_is_replaced_as_before(db, corpus, tmp_path, capsys):
@@ -464,3 +465,23 @@ def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
     _, err = proc.communicate(b"One sentence. Another one.\n" * 20000)
     assert proc.returncode == 0, err.decode()
     assert err == b""
+
+
+def test_the_exit_status_tells_the_cause(db, tmp_path, capsys):
+    """Usage 2, bad input file 3, a langdb this SDK does not read 4, another error 1."""
+    fixtures = Path(__file__).resolve().parents[1] / "langdb" / "fixtures" / "1.0"
+    cases = [
+        (["predict", "--db", db, "-k", "999", "the "], cli.EXIT_USAGE),
+        (["predict", "--db", tmp_path / "missing.langdb", "the "], cli.EXIT_BAD_INPUT),
+        (["predict", "--db", fixtures / "truncated.langdb", "the "], cli.EXIT_BAD_INPUT),
+        (["predict", "--db", fixtures / "unknown-major.langdb", "the "], cli.EXIT_INCOMPATIBLE),
+    ]
+    for argv, status in cases:
+        code, _, err = run(capsys, *argv)
+        assert code == status and err.startswith("keyglide: error: "), (argv, err)
+    assert (cli.EXIT_ERROR, cli.EXIT_USAGE, cli.EXIT_BAD_INPUT, cli.EXIT_INCOMPATIBLE) == (
+        1,
+        2,
+        3,
+        4,
+    )

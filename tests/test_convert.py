@@ -175,7 +175,7 @@ def test_cli_convert(tmp_path, capsys):
     assert main(["convert", str(optional), "--format", "2.0", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("keyglide: error: ") and err.count("\n") == 1
-    assert main(["convert", str(tmp_path / "missing.langdb"), "--out", str(out)]) == 1
+    assert main(["convert", str(tmp_path / "missing.langdb"), "--out", str(out)]) == 3
     assert capsys.readouterr().err.count("\n") == 1
 
 
@@ -202,7 +202,7 @@ def test_cli_build_target_sdk(tmp_path, capsys):
     assert main([*args, "--blocklist-required", "--target-sdk", ">=1.1"]) == 0
     with LangDBFile.open(out) as f:
         assert f.header.required_features == int(Feature.BLOCKLIST)
-    assert main([*args, "--allow-drop"]) == 1
+    assert main([*args, "--allow-drop"]) == 2
 
 
 def test_the_fixtures(tmp_path):

@@ -249,15 +249,15 @@ def test_arguments_are_checked(small_langdb, tmp_path, capsys):
         code, out, err = run_cli(
             capsys, "crosscheck", "--db", small_langdb, "--text", content, *argv
         )
-        assert code == 1 and out == "" and err.startswith("keyglide: error: ") and needle in err
+        assert code == 2 and out == "" and err.startswith("keyglide: error: ") and needle in err
     empty = tmp_path / "empty.txt"
     empty.write_text("... !!!", encoding="utf-8")
     code, out, err = run_cli(capsys, "crosscheck", "--db", small_langdb, "--text", empty)
     if AVAILABLE:
-        assert code == 1 and "no words" in err
+        assert code == 2 and "no words" in err
     missing = tmp_path / "missing.langdb"
     code, out, err = run_cli(capsys, "crosscheck", "--db", missing, "--text", content)
-    assert code == 1 and str(missing) in err and err.count("\n") == 1
+    assert code == 3 and str(missing) in err and err.count("\n") == 1
 
 
 def test_without_the_kernel_the_error_says_why(small_langdb, tmp_path, capsys, monkeypatch):

@@ -416,14 +416,14 @@ def test_only_loopback_unless_allowed(dbs):
 
 
 def test_the_command_refuses_bad_arguments(capsys, dbs):
-    assert cli.main(["demo", "--db", str(dbs["1.0.0"]), "--host", "0.0.0.0"]) == 1
+    assert cli.main(["demo", "--db", str(dbs["1.0.0"]), "--host", "0.0.0.0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("keyglide: error: --host 0.0.0.0 is not a loopback address")
     assert err.count("\n") == 1
-    assert cli.main(["demo", "--store", "somewhere"]) == 1
+    assert cli.main(["demo", "--store", "somewhere"]) == 2
     assert "go together" in capsys.readouterr().err
-    assert cli.main(["demo", "--db", str(dbs["1.0.0"]), "--port", "70000"]) == 1
-    assert cli.main(["demo", "--db", "/nonexistent.langdb", "--port", "0"]) == 1
+    assert cli.main(["demo", "--db", str(dbs["1.0.0"]), "--port", "70000"]) == 2
+    assert cli.main(["demo", "--db", "/nonexistent.langdb", "--port", "0"]) == 3
     assert capsys.readouterr().err.startswith("keyglide: error: ")
 
 

@@ -289,7 +289,7 @@ def test_keyglide_eval(tiny_db, tmp_path, capsys):
 def test_keyglide_eval_user_errors(tiny_db, tmp_path, capsys, extra, message):
     corpus = tmp_path / "held-out.txt"
     corpus.write_text(TEXT, encoding="utf-8")
-    assert main(["eval", "--db", tiny_db, "--text", str(corpus), *extra]) == 1
+    assert main(["eval", "--db", tiny_db, "--text", str(corpus), *extra]) == 2
     err = capsys.readouterr().err
     assert err.startswith("keyglide: error: ") and message in err and err.count("\n") == 1
 
@@ -297,7 +297,7 @@ def test_keyglide_eval_user_errors(tiny_db, tmp_path, capsys, extra, message):
 def test_keyglide_eval_on_a_text_without_words(tiny_db, tmp_path, capsys):
     corpus = tmp_path / "empty.txt"
     corpus.write_text("... !!!", encoding="utf-8")
-    assert main(["eval", "--db", tiny_db, "--text", str(corpus), "-q"]) == 1
+    assert main(["eval", "--db", tiny_db, "--text", str(corpus), "-q"]) == 2
     assert "no words" in capsys.readouterr().err
 
 

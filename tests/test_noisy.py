@@ -87,7 +87,7 @@ def test_predict_marks_the_autocorrection(db_path, capsys):  # noqa: F811
     assert rows[0] == ["the", rows[0][1], "autocorrect"]
     assert cli.main(["predict", "--db", db_path, "--engine", "reference", "--exact", "teh"]) == 0
     assert capsys.readouterr().out == ""
-    assert cli.main(["predict", "--db", db_path, "--layout", "nowhere.json", "teh"]) == 1
+    assert cli.main(["predict", "--db", db_path, "--layout", "nowhere.json", "teh"]) == 2
     assert "shipped layouts are qwerty" in capsys.readouterr().err
 
 

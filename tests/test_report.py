@@ -192,7 +192,7 @@ def test_keyglide_report(langdbs, tmp_path, capsys, no_compat):
     printed = capsys.readouterr().out.split()
     assert printed == [str(out / "index.html"), str(out / "summary.md")]
     assert "first 50 words" in (out / "summary.md").read_text(encoding="utf-8")
-    assert main([*argv[:-1], "-k", "0"]) == 1
+    assert main([*argv[:-1], "-k", "0"]) == 2
     assert "keyglide: error: -k must be" in capsys.readouterr().err
 
 

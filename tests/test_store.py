@@ -250,7 +250,7 @@ def test_a_root_that_is_not_a_directory(tmp_path, dbs):
 def test_the_store_command_says_what_is_wrong_with_the_file(store, tmp_path, capsys):
     code = cli.main(["store", "install", str(tmp_path), "--root", store.root])
     err = capsys.readouterr().err
-    assert code == 1 and err.count("\n") == 1
+    assert code == 3 and err.count("\n") == 1
     assert err == f"keyglide: error: cannot install {tmp_path}: a directory, not a langdb file\n"
 
 
@@ -829,20 +829,20 @@ def test_the_store_command(tmp_path, dbs, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "argv, message",
+    "argv, message, status",
     [
-        (["revert", "xx"], "no previously active version"),
-        (["activate", "xx", "9"], "xx 9 is not installed"),
-        (["activate", "x/y", "1"], "is not a language tag"),
-        (["history", "zz"], "zz was never activated"),
-        (["active", "zz"], "zz has no active version"),
-        (["install", "missing.langdb"], "cannot install missing.langdb: No such file or directory"),
-        (["gc", "--keep", "-1"], "--keep must be at least 0"),
+        (["revert", "xx"], "no previously active version", 1),
+        (["activate", "xx", "9"], "xx 9 is not installed", 1),
+        (["activate", "x/y", "1"], "is not a language tag", 1),
+        (["history", "zz"], "zz was never activated", 2),
+        (["active", "zz"], "zz has no active version", 2),
+        (["install", "missing.langdb"], "cannot install missing.langdb: No such file", 3),
+        (["gc", "--keep", "-1"], "--keep must be at least 0", 2),
     ],
 )
-def test_store_command_errors_are_one_line(two, capsys, argv, message):
+def test_store_command_errors_are_one_line(two, capsys, argv, message, status):
     code, out, err = run(capsys, "store", *argv, "--root", two.root)
-    assert code == 1 and out == ""
+    assert code == status and out == ""
     assert err.startswith("keyglide: error: ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
 
@@ -858,7 +858,7 @@ def test_store_command_conflicts_and_damage_are_one_line(two, dbs, capsys):
 def test_store_command_needs_a_root(capsys, monkeypatch):
     monkeypatch.delenv("KEYGLIDE_STORE", raising=False)
     code, _, err = run(capsys, "store", "list")
-    assert code == 1 and "--root DIR" in err
+    assert code == 2 and "--root DIR" in err
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["store"])
     assert exit_info.value.code == 2

@@ -22,10 +22,21 @@ from pathlib import Path
 import keyglide
 from keyglide import text as contract
 from keyglide.crosscheck import DEFAULT_K, DEFAULT_LIMIT, crosscheck
-from keyglide.errors import KeyglideError
+from keyglide.errors import (
+    CorruptLangDB,
+    InvalidText,
+    KeyglideError,
+    LayoutError,
+    StoreReadError,
+    UnsupportedVersion,
+)
 
-# The exit status of a bug in keyglide (EX_SOFTWARE of sysexits.h): an error that is not a
-# user error, reported with its traceback.
+# Exit statuses, so that a script can tell causes apart (README lists them). EXIT_BUG is a
+# bug in keyglide (EX_SOFTWARE of sysexits.h), reported with its traceback.
+EXIT_ERROR = 1  # an error explained in one line: a failed check, a build or store refusal
+EXIT_USAGE = 2  # the command line is wrong (argparse uses 2 too)
+EXIT_BAD_INPUT = 3  # an input file is missing, unreadable, damaged or not UTF-8
+EXIT_INCOMPATIBLE = 4  # a langdb this SDK does not read (a newer format or feature)
 EXIT_BUG = 70
 
 
@@ -34,7 +45,14 @@ class UserError(KeyglideError):
 
 
 def main(argv: list[str] | None = None) -> int:
-    _show_library_messages()
+    handler = _show_library_messages()
+    try:
+        return _main(argv)
+    finally:
+        logging.getLogger("keyglide").removeHandler(handler)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
@@ -48,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except (KeyglideError, OSError) as e:
         print(f"keyglide: error: {_one_line(e)}", file=sys.stderr)
-        return 1
+        return _exit_status(e)
     except KeyboardInterrupt:
         return 130
     except Exception:
@@ -59,6 +77,19 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_BUG
+
+
+def _exit_status(error: BaseException) -> int:
+    """The exit status of an error keyglide explains (see the EXIT_* constants)."""
+    if isinstance(error, UserError):
+        return EXIT_USAGE
+    if isinstance(error, UnsupportedVersion):
+        return EXIT_INCOMPATIBLE
+    if isinstance(error, (CorruptLangDB, InvalidText, LayoutError, StoreReadError)) or (
+        isinstance(error, OSError) and not isinstance(error, KeyglideError)
+    ):
+        return EXIT_BAD_INPUT
+    return EXIT_ERROR
 
 
 def _one_line(error: BaseException) -> str:
@@ -186,18 +217,30 @@ def _verify_parser(sub) -> None:
     p.set_defaults(run=_verify)
 
 
-def _show_library_messages() -> None:
-    """What the library logs at INFO (such as building the default langdb once), as
-    ``keyglide: ...`` lines on stderr; once per process."""
-    logger = logging.getLogger("keyglide")
-    if any(getattr(h, "_keyglide_cli", False) for h in logger.handlers):
-        return
-    handler = logging.StreamHandler(sys.stderr)
+class _StderrHandler(logging.StreamHandler):
+    """A handler that writes to ``sys.stderr`` as it is when a record comes (not as it was
+    when the handler was made: a caller may have replaced it since)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def _show_library_messages() -> logging.Handler:
+    """What the library logs at INFO or above (such as building the default langdb once),
+    as ``keyglide: ...`` lines on stderr, while the command runs."""
+    handler = _StderrHandler()
+    handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("keyglide: %(message)s"))
-    handler._keyglide_cli = True  # type: ignore[attr-defined]
+    logger = logging.getLogger("keyglide")
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    return handler
 
 
 def _predict_parser(sub) -> None:
