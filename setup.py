@@ -67,4 +67,10 @@ class OptionalBuildExt(build_ext):
         )
 
 
-setup(cffi_modules=["native/build_ffi.py:ffibuilder"], cmdclass={"build_ext": OptionalBuildExt})
+setup(
+    cffi_modules=["native/build_ffi.py:ffibuilder"],
+    cmdclass={"build_ext": OptionalBuildExt},
+    # The kernel uses the limited API only (cffi builds it as _native.abi3.so): one wheel
+    # serves CPython 3.11 and every later release.
+    options={"bdist_wheel": {"py_limited_api": "cp311"}},
+)
