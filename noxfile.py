@@ -182,6 +182,38 @@ def _check_sdist(session: nox.Session, sdist: Path) -> None:
         session.error(f"{sdist.name} lacks {', '.join(missing)}")
 
 
+# The modules whose docstrings make the Python API reference: the public ones
+# (tests/test_public_api.py lists them and their names).
+DOC_MODULES = (
+    "keyglide", "keyglide.arpa", "keyglide.builder", "keyglide.builder.recipe",
+    "keyglide.compat", "keyglide.convert", "keyglide.crosscheck", "keyglide.decoder",
+    "keyglide.engines", "keyglide.errors", "keyglide.evaluate", "keyglide.format",
+    "keyglide.keyboard", "keyglide.noisy", "keyglide.reader", "keyglide.report",
+    "keyglide.store", "keyglide.text", "keyglide.textfile",
+)  # fmt: skip
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Browsable API references in ``.nox/reference/``: the Python API from the public modules'
+    docstrings (pdoc), and the C interface from ``keyglide.h`` (``c.html``)."""
+    install(session)
+    session.install("pdoc")
+    out = Path(".nox", "reference").resolve()  # not .nox/docs: the session's virtualenv
+    shutil.rmtree(out, ignore_errors=True)
+    session.run("python", "-m", "pdoc", "--docformat", "markdown", "-o", str(out / "python"), *DOC_MODULES)
+    out.mkdir(parents=True, exist_ok=True)
+    session.run("python", "native/tools/header_docs.py", str(out / "c.html"))
+    (out / "index.html").write_text(
+        "<!doctype html><meta charset=utf-8><title>keyglide API reference</title>"
+        "<h1>keyglide API reference</h1><ul>"
+        '<li><a href="python/keyglide.html">Python API</a> (the public modules)</li>'
+        '<li><a href="c.html">C interface</a> (keyglide.h)</li></ul>',
+        encoding="utf-8",
+    )
+    session.log(f"docs: {out / 'index.html'}")
+
+
 @nox.session(python=PYTHON)
 def faults(session: nox.Session) -> None:
     """The langdb store under faults, with hundreds of writers killed at chosen calls.
