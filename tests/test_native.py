@@ -1436,3 +1436,31 @@ def test_close_while_predicting_is_safe(base_file):
         for t in threads:
             t.join()
         assert not failures
+
+
+@needs_toolchain
+def test_without_mmap_open_path_reads_the_file_and_answers_the_same(tmp_path):
+    """The build for platforms without mmap (Windows; here -DKG_NO_MMAP) reads the file into
+    memory at kg_open_path and frees it at kg_close: the same answers as the mapped build."""
+    fixtures = ROOT / "langdb" / "fixtures"
+    binaries = {}
+    for name, flags in (("mapped", []), ("read", ["-DKG_NO_MMAP"])):
+        binaries[name] = tmp_path / f"predict-{name}"
+        subprocess.run(
+            ["cc", "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-O1", *flags,
+             "-DKG_BUILDING_LIBRARY", f"-I{NATIVE / 'include'}", f"-I{NATIVE / 'src'}",
+             *sorted(map(str, (NATIVE / "src").glob("*.c"))),
+             str(NATIVE / "examples" / "predict.c"), "-o", str(binaries[name])],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+    for fixture in ("1.2/display-3.langdb", "1.0/small-3.langdb", "1.0/truncated.langdb"):
+        for query in ("I l", "w01 ", ""):
+            answers = [
+                subprocess.run([binary, fixtures / fixture, query], capture_output=True)
+                for binary in binaries.values()
+            ]
+            assert answers[0].returncode == answers[1].returncode, (fixture, query)
+            assert answers[0].stdout == answers[1].stdout, (fixture, query)
+    missing = subprocess.run([binaries["read"], tmp_path / "none.langdb", "x"], capture_output=True)
+    assert missing.returncode == 1

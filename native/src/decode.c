@@ -740,7 +740,7 @@ static kg_status walk(decoder *D)
         return st;
     for (;;) {
         node *P = &D->path[d], *C = &D->path[d + 1];
-        uint32_t i, end, cp;
+        uint32_t i = 0, end = 0, cp = 0; /* set when found (compilers cannot tell) */
         size_t n;
         int found;
         st = P->all ? next_child(D, P, &found, &i, &end, &cp, &n)

@@ -83,7 +83,8 @@ KG_INLINE int32_t kg_codebook_get(const kg_col *cb, uint32_t code)
 struct kg_db {
     const unsigned char *data;
     size_t size;
-    void *map; /* kg_open_path's mapping, NULL for kg_open_buffer */
+    void *map; /* kg_open_path's mapping (its malloc'ed copy without mmap), NULL for
+                * kg_open_buffer */
     size_t map_size;
 
     unsigned major, minor;

@@ -1,4 +1,65 @@
-/* kg_open_path and kg_close: the only code outside C99 + libc (POSIX open/fstat/mmap). */
+/* kg_open_path and kg_close: the only code outside C99 + libc (POSIX open/fstat/mmap).
+ *
+ * Where there is no mmap (Windows, or any build with -DKG_NO_MMAP), kg_open_path reads the
+ * file into memory instead (C99 stdio), which kg_close frees: the same answers, at the cost
+ * of reading the whole file at open and holding it in memory. */
+#if defined(_WIN32) || defined(KG_NO_MMAP)
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+kg_status kg_open_path(const char *path, kg_db **out)
+{
+    FILE *f;
+    long end;
+    size_t size;
+    void *data;
+    kg_status status;
+
+    if (!path || !out)
+        return KG_E_INVALID_ARGUMENT;
+    f = fopen(path, "rb");
+    if (!f)
+        return KG_E_IO;
+    if (fseek(f, 0, SEEK_END) != 0 || (end = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
+        (unsigned long)end > (size_t)-1) {
+        fclose(f);
+        return KG_E_IO;
+    }
+    size = (size_t)end;
+    data = malloc(size ? size : 1);
+    if (!data) {
+        fclose(f);
+        return KG_E_NO_MEMORY;
+    }
+    if (fread(data, 1, size, f) != size || ferror(f)) {
+        fclose(f);
+        free(data);
+        return KG_E_IO;
+    }
+    fclose(f);
+    status = kg_open_buffer(data, size, out);
+    if (status != KG_OK) {
+        free(data);
+        return status;
+    }
+    (*out)->map = data;
+    (*out)->map_size = size;
+    return KG_OK;
+}
+
+void kg_close(kg_db *db)
+{
+    if (!db)
+        return;
+    free(db->map);
+    free(db);
+}
+
+#else /* POSIX: the file is mapped read-only and read in place */
+
 #if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
 #undef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -61,3 +122,5 @@ void kg_close(kg_db *db)
         munmap(db->map, db->map_size);
     free(db);
 }
+
+#endif

@@ -399,7 +399,10 @@ def _write_atomically(
 
 
 def _fsync_directory(directory: str) -> None:
-    """Make the rename itself durable."""
+    """Make the rename itself durable (POSIX; Windows cannot open a directory to sync it,
+    and its rename is made durable by the file system's own journal)."""
+    if os.name != "posix":
+        return
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
