@@ -201,7 +201,9 @@ def docs(session: nox.Session) -> None:
     session.install("pdoc")
     out = Path(".nox", "reference").resolve()  # not .nox/docs: the session's virtualenv
     shutil.rmtree(out, ignore_errors=True)
-    session.run("python", "-m", "pdoc", "--docformat", "markdown", "-o", str(out / "python"), *DOC_MODULES)
+    session.run(
+        "python", "-m", "pdoc", "--docformat", "markdown", "-o", str(out / "python"), *DOC_MODULES
+    )
     out.mkdir(parents=True, exist_ok=True)
     session.run("python", "native/tools/header_docs.py", str(out / "c.html"))
     (out / "index.html").write_text(
