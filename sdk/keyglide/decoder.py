@@ -69,6 +69,7 @@ from typing import NamedTuple
 import numpy as np
 
 from keyglide import text as contract
+from keyglide.engines import Suggestion
 from keyglide.errors import CorruptLangDB
 from keyglide.format import FIRST_WORD_ID, UNK
 from keyglide.keyboard import GridKey, Layout, quantize
@@ -153,8 +154,8 @@ class Strip(NamedTuple):
     """
 
     typed: str | None
-    suggestions: list
-    correction: object
+    suggestions: list[Suggestion]
+    correction: Suggestion | None
     confidence: int | None
     autocorrect: bool
 
