@@ -19,7 +19,10 @@ from demo_support import build_langdb, running
 from keyglide.demo.server import Demo
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -320,10 +323,11 @@ def test_the_layout_selector(browser, dbs):
         assert marked(browser) == []
 
         Select(browser.find_element(By.ID, "layout")).select_by_value("azerty")
-        WebDriverWait(browser, WAIT).until(
-            lambda d: d.find_elements(By.CSS_SELECTOR, "#letters .key")[0].text == "a"
-        )
-        WebDriverWait(browser, WAIT).until(lambda d: marked(d))
+        # The page redraws the keyboard and the strip: an element found just before a redraw
+        # is stale when read, which only means "look again".
+        redrawn = WebDriverWait(browser, WAIT, ignored_exceptions=(StaleElementReferenceException,))
+        redrawn.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#letters .key")[0].text == "a")
+        redrawn.until(lambda d: marked(d))
         wait_for_strip(browser, "I wznt")
         assert [word for word, _ in marked(browser)] == ["want"]
         box.send_keys(" ")
