@@ -129,11 +129,13 @@ def type_keys(driver, element, phrase: str) -> None:
 
 
 def marked(driver) -> list[tuple[str, str]]:
-    """(word, title) of the suggestions the strip marks as what a space would put in."""
-    return [
-        (b.text, b.get_attribute("title"))
-        for b in driver.find_elements(By.CSS_SELECTOR, "#strip .suggestion.autocorrect")
-    ]
+    """(word, title) of the suggestions the strip marks as what a space would put in, read
+    in one script: the page may redraw the strip between two reads of a found element."""
+    found = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#strip .suggestion.autocorrect'))"
+        ".map(b => [b.innerText, b.getAttribute('title')]);"
+    )
+    return [(word, title) for word, title in found]
 
 
 def wait_for_value(driver, element, value: str) -> None:
