@@ -857,3 +857,20 @@ def test_scoring_a_text_is_the_definition(fixture_dbs, words):
     text = " ".join(words)
     for db in fixture_dbs:
         assert db._engine.score_sum(text) == _defined_score_sum(db._engine, text)
+
+
+def test_suggest_reranks_the_next_word_and_decodes_a_word_being_typed(built):
+    with_it, _, _ = built
+    with keyglide.open(with_it.path) as db:
+        for text in TEXTS:
+            nxt = db.suggest(text.rstrip() + " ")
+            assert nxt.typed is None and nxt.suggestions == db.predict(text.rstrip() + " ")
+        typing = db.suggest(TEXTS[1].rstrip() + " th")
+        assert typing.typed == "th"
+        assert typing == db._engine.base.suggest(  # the n-gram decoder's strip
+            TEXTS[1].rstrip() + " th",
+            None,
+            keyglide.Layout.named("qwerty"),
+            3,
+            keyglide.DEFAULT_THRESHOLD,
+        )

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from keyglide import text as contract
+from keyglide.decoder import Strip
 from keyglide.engines import ContextIds, Engine, Suggestion
 from keyglide.errors import NeuralModelError
 from keyglide.format import BOS, FIRST_WORD_ID, SCORE_NEVER, SCORE_SCALE
@@ -315,12 +316,12 @@ class RerankedEngine(Engine):
         return [Suggestion(self.base.display(i), s) for i, s in self.candidates(text, k)]
 
     def suggest(self, text, touches, layout, k, threshold):
-        # The decoder weighs keystrokes against the n-gram scores; the next word is the
-        # reranker's.
-        strip = self.base.suggest(text, touches, layout, k, threshold)
-        if strip.typed is None:
-            strip = strip._replace(suggestions=self.predict(text, k))
-        return strip
+        # The next word is the reranker's; a word being typed is decoded by the base engine,
+        # which weighs keystrokes against the n-gram scores. Asking which first spares the
+        # next word an n-gram ranking that the reranker would replace.
+        if self.base.context_ids(text, 0, 0).typed == 0:
+            return Strip(None, self.predict(text, k), None, None, False)
+        return self.base.suggest(text, touches, layout, k, threshold)
 
     def candidates(self, text: str, k: int) -> list[tuple[int, int]]:
         if k == 0:
